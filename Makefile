@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+PACK   ?= knowledge/demo-shop
+
+.PHONY: install run test bench eval-retrieval clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/huashu ingest $(PACK)
+	@echo "huashu: API on http://$(HOST):$(PORT)  (OpenAPI docs: http://$(HOST):$(PORT)/docs)"
+	$(BIN)/huashu serve --host $(HOST) --port $(PORT)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_retrieval.py
+
+eval-retrieval: $(STAMP)
+	$(BIN)/huashu ingest $(PACK)
+	$(BIN)/huashu eval retrieval eval/retrieval-demo.jsonl
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,58 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["fact", "script", "policy", "approved"]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["shop_not_found"])
+    message: str = Field(examples=["unknown shop 'nope': no knowledge pack is indexed under that id"])
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"shop": "demo-shop", "query": "黑枸杞孕妇能吃吗", "k": 5}]
+    })
+
+    shop: str = Field(description="Shop id as in its pack's shop.yaml.")
+    query: str = Field(description="The buyer's question, as typed.")
+    product: str | None = Field(
+        None, description="Restrict to this product: its facts first, other products' facts dropped."
+    )
+    kind: Kind | None = Field(None, description="Only documents of this kind.")
+    k: int = Field(5, description="How many results (1 to the configured maximum, 50 by default).")
+
+
+class SearchResultOut(BaseModel):
+    source_id: str = Field(examples=["product:P009"])
+    kind: Kind
+    product: str | None
+    text: str
+    score: float
+    title: str = ""
+    source: str = Field("", description="Where in the pack the document comes from (file:line).")
+
+
+class SearchResponse(BaseModel):
+    shop: str
+    query: str
+    products: list[str] = Field(description="Products resolved from the request or the query, pinned first.")
+    results: list[SearchResultOut]
+    latency_ms: float
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str
+    index: str = Field(description="Where Chroma lives: a data path or a server URL.")
+    embedder: str
+    shops: list[str]

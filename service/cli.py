@@ -1,0 +1,208 @@
+"""The `huashu` command line (CONTRACTS §4).
+
+Every command takes `--json` for machine-readable output on stdout and honours the same
+HUASHU_* environment as the server. Errors go to stderr as one line, with an exit status
+that says what went wrong (see EXIT below).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from service.config import get_settings
+from service.container import Services
+from service.errors import BackendError, HuashuError, InvalidRequest, NotFound, PackError
+
+# Exit statuses: 0 ok, 1 failure (or a regression), 2 bad usage or bad input,
+# 3 not found, 4 a backend (Chroma, embeddings) is unavailable.
+EXIT = [(PackError, 2), (InvalidRequest, 2), (NotFound, 3), (BackendError, 4), (HuashuError, 1)]
+
+EPILOG = """Examples:
+
+  huashu ingest knowledge/demo-shop
+
+  huashu search --shop demo-shop "黑枸杞孕妇能吃吗"
+
+  huashu search --shop demo-shop --product P009 --json "保质期多久"
+
+  huashu eval retrieval eval/retrieval-demo.jsonl
+
+  huashu serve --port 8000
+
+Exit status: 0 ok, 1 failure or regression, 2 bad usage or input, 3 not found,
+4 a backend (Chroma, embeddings) unavailable."""
+
+app = typer.Typer(
+    name="huashu", help="huashu (话术): grounded reply drafts for e-commerce customer service.",
+    epilog=EPILOG, no_args_is_help=True, rich_markup_mode=None, add_completion=False,
+)
+eval_app = typer.Typer(help="Evaluate retrieval quality against a labelled set.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def handle_errors(fn: F) -> F:
+    """One place that turns HuashuError into a one-line message and an exit status."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HuashuError as exc:
+            status = next(code for cls, code in EXIT if isinstance(exc, cls))
+            err.print(f"error: {exc.message}", markup=False, highlight=False)
+            raise typer.Exit(status) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def services() -> Services:
+    return Services(get_settings())
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+class _Bar:
+    """Adapts rich's Progress to the ingest Progress protocol."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def stage(self, name: str, total: int) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, visible=False)
+        self.task = self.progress.add_task(name, total=max(total, 1)) if total else None
+
+    def advance(self, n: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, n)
+
+
+@app.command()
+@handle_errors
+def ingest(
+    pack_dir: Annotated[Path, typer.Argument(help="Knowledge pack folder (shop.yaml, products.csv, handbook/).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """(Re)index a knowledge pack. Validates it all first; unchanged documents are not rewritten."""
+    from service.knowledge.ingest import ingest_pack
+
+    svc = services()
+    columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+        report = ingest_pack(pack_dir, svc.index, svc.embedder, svc.lexical_store, progress=_Bar(bar),
+                             max_file_bytes=svc.settings.max_pack_file_bytes)
+    if as_json:
+        emit_json(report.as_dict())
+        return
+    out.print(
+        f"ingested {report.shop}: {report.products} products, {report.sections} handbook sections, "
+        f"{report.documents} documents — {report.added} added, {report.updated} updated, "
+        f"{report.removed} removed, {report.unchanged} unchanged ({report.seconds:.2f}s) "
+        f"into {svc.index.location}",
+        highlight=False,
+    )
+
+
+@app.command()
+@handle_errors
+def search(
+    query: Annotated[str, typer.Argument(help="The buyer's question.")],
+    shop: Annotated[str, typer.Option(help="Shop id.")],
+    product: Annotated[str | None, typer.Option(help="Restrict to this product id.")] = None,
+    kind: Annotated[str | None, typer.Option(help="fact, script, policy or approved.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many results.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrieve the documents that answer a question (no drafting)."""
+    outcome = services().retriever.search(shop, query, product=product, kind=kind, k=k)
+    if as_json:
+        emit_json({"shop": shop, "query": query, "products": outcome.products,
+                   "results": [r.as_dict() for r in outcome.results]})
+        return
+    table = Table(title=f"{shop}: {query}", show_lines=True)
+    for column in ("#", "source_id", "kind", "score", "text"):
+        table.add_column(column, overflow="fold")
+    for rank, r in enumerate(outcome.results, start=1):
+        text = r.text if len(r.text) <= 160 else r.text[:160] + "…"
+        table.add_row(str(rank), r.source_id, r.kind, f"{r.score:.4f}", text)
+    out.print(table)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI docs at /docs)."""
+    import uvicorn
+
+    from service.api.app import create_app
+
+    err.print(f"huashu: serving on http://{host}:{port} (docs: http://{host}:{port}/docs)", highlight=False)
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+
+
+@eval_app.command("retrieval")
+@handle_errors
+def eval_retrieval(
+    eval_set: Annotated[Path, typer.Argument(help="JSONL: id, shop, query, product?, relevant[].")],
+    show_misses: Annotated[bool, typer.Option("--misses", help="List the cases hybrid misses at 5.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """recall@1, recall@5 and MRR for hybrid, dense-only and BM25-only retrieval."""
+    from service.evaluation.retrieval import evaluate, load_cases
+
+    cases, errors = load_cases(eval_set)
+    result = evaluate(services().retriever, cases, errors)
+    for problem in result.errors:
+        err.print(f"warning: {problem}", markup=False, highlight=False)
+    if as_json:
+        emit_json({"cases": result.cases, "errors": result.errors,
+                   "modes": [m.__dict__ for m in result.modes]})
+        return
+    table = Table(title=f"retrieval on {eval_set.name} ({result.cases} cases)")
+    for column in ("mode", "recall@1", "recall@5", "MRR", "p50 ms"):
+        table.add_column(column, justify="right" if column != "mode" else "left")
+    for m in result.modes:
+        table.add_row(m.label, f"{m.recall_at_1:.3f}", f"{m.recall_at_5:.3f}", f"{m.mrr:.3f}",
+                      f"{m.latency_p50_ms:.1f}")
+    out.print(table)
+    if show_misses:
+        for miss in result.modes[0].misses:
+            out.print(f"miss {miss['id']}: {miss['query']} → want {miss['relevant']}, got {miss['got']}",
+                      markup=False, highlight=False)
+
+
+@app.command()
+@handle_errors
+def shops(as_json: JsonOpt = False) -> None:
+    """List the shops whose packs are indexed."""
+    svc = services()
+    names = svc.index.shops()
+    if as_json:
+        emit_json({"shops": names, "index": svc.index.location})
+        return
+    for name in names:
+        out.print(name, highlight=False)
+
+
+def main() -> None:
+    app()

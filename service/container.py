@@ -1,0 +1,32 @@
+"""Long-lived objects built once from Settings and shared by the API and the CLI."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from service.config import Settings
+from service.retrieval.embeddings import Embedder, get_embedder
+from service.retrieval.hybrid import HybridRetriever
+from service.retrieval.lexical import LexicalStore
+from service.retrieval.store import ChromaIndex
+
+
+class Services:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def index(self) -> ChromaIndex:
+        return ChromaIndex(self.settings)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return get_embedder(self.settings)
+
+    @cached_property
+    def lexical_store(self) -> LexicalStore:
+        return LexicalStore(self.settings.lexical_path)
+
+    @cached_property
+    def retriever(self) -> HybridRetriever:
+        return HybridRetriever(self.settings, self.index, self.embedder, self.lexical_store)

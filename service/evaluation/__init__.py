@@ -1,0 +1,1 @@
+"""Evaluation: retrieval quality now; golden dialogue regression builds on it."""

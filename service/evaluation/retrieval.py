@@ -1,0 +1,113 @@
+"""Retrieval quality on a labelled question set: recall@1, recall@5 and MRR per mode.
+
+A case is one JSONL line: `{"id", "shop", "query", "product"?, "relevant": [doc ids]}`.
+recall@k here is capped recall (BEIR's "R_cap@k"): the share of the case's relevant
+documents found in the top k, out of min(k, number relevant), so a perfect ranking scores
+1.0 at every k. MRR is the reciprocal rank of the first relevant document (0 if none in
+the top `depth`). A malformed line is reported with its line number; the rest still run.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from service.errors import HuashuError
+from service.retrieval.hybrid import HybridRetriever
+
+# (label, mode, resolve products from the question)
+MODES: list[tuple[str, str, bool]] = [
+    ("hybrid", "hybrid", True),
+    ("dense-only", "dense", True),
+    ("bm25-only", "lexical", True),
+    ("hybrid, no product resolution", "hybrid", False),
+]
+
+
+@dataclass
+class Case:
+    id: str
+    shop: str
+    query: str
+    relevant: list[str]
+    product: str | None = None
+    line: int = 0
+
+
+@dataclass
+class ModeResult:
+    label: str
+    recall_at_1: float
+    recall_at_5: float
+    mrr: float
+    latency_p50_ms: float
+    misses: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class RetrievalEval:
+    cases: int
+    errors: list[str]
+    modes: list[ModeResult]
+
+
+def load_cases(path: Path) -> tuple[list[Case], list[str]]:
+    cases: list[Case] = []
+    errors: list[str] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HuashuError(f"{path}: cannot read the eval set: {exc}") from exc
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            data = json.loads(raw)
+            relevant = data["relevant"]
+            if not isinstance(relevant, list) or not relevant or not all(isinstance(r, str) for r in relevant):
+                raise ValueError("relevant: must be a non-empty list of document ids")
+            cases.append(Case(id=str(data["id"]), shop=str(data["shop"]), query=str(data["query"]),
+                              relevant=relevant, product=data.get("product"), line=number))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            errors.append(f"{path.name}:{number}: {what}")
+    return cases, errors
+
+
+def evaluate(retriever: HybridRetriever, cases: list[Case], errors: list[str] | None = None,
+             depth: int = 10, modes: list[tuple[str, str, bool]] = MODES) -> RetrievalEval:
+    errors = list(errors or [])
+    results = []
+    for label, mode, resolve in modes:
+        r1, r5, rr, lat = [], [], [], []
+        misses = []
+        for case in cases:
+            began = time.perf_counter()
+            try:
+                outcome = retriever.search(case.shop, case.query, product=case.product, k=depth,
+                                           mode=mode, resolve=resolve)  # type: ignore[arg-type]
+            except HuashuError as exc:
+                if label == modes[0][0]:
+                    errors.append(f"case {case.id} (line {case.line}): {exc.message}")
+                r1.append(0.0); r5.append(0.0); rr.append(0.0)  # noqa: E702
+                continue
+            lat.append((time.perf_counter() - began) * 1000)
+            ranked = [r.source_id for r in outcome.results]
+            rel = set(case.relevant)
+            r1.append(len(rel & set(ranked[:1])) / min(1, len(rel)))
+            r5.append(len(rel & set(ranked[:5])) / min(5, len(rel)))
+            first = next((i for i, doc in enumerate(ranked, start=1) if doc in rel), None)
+            rr.append(1 / first if first else 0.0)
+            if r5[-1] < 1.0:
+                misses.append({"id": case.id, "query": case.query, "relevant": case.relevant,
+                               "got": ranked[:5]})
+        n = max(len(cases), 1)
+        results.append(ModeResult(
+            label=label, recall_at_1=sum(r1) / n, recall_at_5=sum(r5) / n, mrr=sum(rr) / n,
+            latency_p50_ms=statistics.median(lat) if lat else 0.0, misses=misses,
+        ))
+    return RetrievalEval(cases=len(cases), errors=errors, modes=results)

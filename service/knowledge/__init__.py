@@ -1,0 +1,1 @@
+"""Knowledge packs: loading and validating a shop's pack, and indexing it."""

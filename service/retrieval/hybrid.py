@@ -1,0 +1,233 @@
+"""Hybrid retrieval: dense (Chroma) + BM25 (jieba), fused by reciprocal rank.
+
+For one query in one shop:
+1. the product is resolved — the one given in the request, else the ones named in the
+   question — and its facts document is pinned first;
+2. dense candidates come from the shop's collection, BM25 candidates from its lexical index;
+3. the two rankings are fused by weighted reciprocal rank fusion, then filtered by kind and
+   product (a product filter drops other products' facts, keeps shop-wide scripts/policy).
+
+Per-shop state (lexical index, catalog) is cached in the process and reloaded when the
+shop's pack hash in Chroma changes, checked at most every `REFRESH_SECONDS`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from service.config import Settings
+from service.errors import IndexUnavailable, InvalidRequest, ProductNotFound
+from service.knowledge.documents import KINDS
+from service.retrieval import lexical
+from service.retrieval.catalog import Catalog
+from service.retrieval.embeddings import Embedder
+from service.retrieval.lexical import LexicalIndex, LexicalStore
+from service.retrieval.store import ChromaIndex, Hit
+
+Mode = Literal["hybrid", "dense", "lexical"]
+REFRESH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    source_id: str
+    kind: str
+    product: str | None
+    text: str
+    score: float
+    title: str = ""
+    source: str = ""
+    intent: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source_id": self.source_id, "kind": self.kind, "product": self.product,
+                "text": self.text, "score": round(self.score, 6), "title": self.title,
+                "source": self.source, "intent": self.intent}
+
+
+@dataclass
+class SearchOutcome:
+    results: list[SearchResult]
+    products: list[str] = field(default_factory=list)  # resolved products, pinned first
+
+
+@dataclass
+class _ShopState:
+    collection: Any
+    pack_hash: str
+    shop: dict[str, Any]
+    lexical: LexicalIndex
+    catalog: Catalog
+    checked_at: float
+
+
+class HybridRetriever:
+    def __init__(self, settings: Settings, index: ChromaIndex, embedder: Embedder,
+                 store: LexicalStore | None = None) -> None:
+        self.settings = settings
+        self.index = index
+        self.embedder = embedder
+        self.store = store or LexicalStore(settings.lexical_path)
+        self._shops: dict[str, _ShopState] = {}
+        self._lock = threading.Lock()
+
+    # --- shop state ---------------------------------------------------------------------
+
+    def shop(self, shop: str) -> dict[str, Any]:
+        """The shop's shop.yaml as ingested (raises ShopNotFound)."""
+        return self._state(shop).shop
+
+    def catalog(self, shop: str) -> Catalog:
+        return self._state(shop).catalog
+
+    def _state(self, shop: str) -> _ShopState:
+        now = time.monotonic()
+        state = self._shops.get(shop)
+        if state is not None and now - state.checked_at < REFRESH_SECONDS:
+            return state
+        with self._lock:
+            collection = self.index.collection(shop)
+            manifest = collection.metadata or {}
+            if state is not None and manifest.get("pack_hash") == state.pack_hash:
+                state.checked_at = now
+                return state
+            state = self._load(shop, collection, manifest)
+            self._shops[shop] = state
+            return state
+
+    def _load(self, shop: str, collection: Any, manifest: dict[str, Any]) -> _ShopState:
+        import json
+
+        if manifest.get("embedder") != self.embedder.name:
+            raise IndexUnavailable(
+                f"shop {shop!r} was indexed with embedder {manifest.get('embedder')!r} but huashu "
+                f"is configured with {self.embedder.name!r}; re-run `huashu ingest` for that pack"
+            )
+        data = self.store.load(shop)
+        if data is None or data.get("pack_hash") != manifest.get("pack_hash"):
+            data = self._rebuild_lexical(shop, collection, manifest)
+        lexical.add_words(data.get("words", []))
+        docs = data["docs"]
+        ids = list(docs)
+        return _ShopState(
+            collection=collection,
+            pack_hash=str(manifest.get("pack_hash")),
+            shop=json.loads(manifest.get("shop_json", "{}")),
+            lexical=LexicalIndex(ids, [docs[i][0] for i in ids], [docs[i][1] for i in ids],
+                                 [docs[i][2] for i in ids]),
+            catalog=Catalog(data.get("catalog", [])),
+            checked_at=time.monotonic(),
+        )
+
+    def _rebuild_lexical(self, shop: str, collection: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+        """The token cache is missing or stale (e.g. another host ingested): rebuild from Chroma."""
+        hits = self.index.get(collection)
+        catalog = [[h.metadata.get("product"), h.metadata.get("title", ""),
+                    [a for a in str(h.metadata.get("aliases", "")).split("|") if a]]
+                   for h in hits if h.metadata.get("kind") == "fact" and h.metadata.get("product")]
+        words = sorted({w for _, name, aliases in catalog for w in (name, *aliases) if 1 < len(w) <= 30})
+        lexical.add_words(words)
+        docs = {h.id: [h.metadata.get("kind", ""), h.metadata.get("product", ""),
+                       lexical.tokenize(h.text)] for h in hits}
+        data = {"schema": 1, "pack_hash": manifest.get("pack_hash"), "words": words,
+                "docs": docs, "catalog": catalog}
+        self.store.save(shop, data)
+        return data
+
+    def invalidate(self, shop: str | None = None) -> None:
+        with self._lock:
+            if shop is None:
+                self._shops.clear()
+            else:
+                self._shops.pop(shop, None)
+
+    # --- search -------------------------------------------------------------------------
+
+    def search(self, shop: str, query: str, product: str | None = None,
+               kind: str | Iterable[str] | None = None, k: int = 5,
+               mode: Mode = "hybrid", resolve: bool = True) -> SearchOutcome:
+        query, kinds = self._validate(query, kind, k)
+        state = self._state(shop)
+        if product is not None and product not in state.catalog:
+            raise ProductNotFound(f"shop {shop!r} has no product {product!r}")
+
+        tokens = lexical.tokenize(query)
+        if product is not None:
+            pinned = [product]
+        elif resolve:
+            pinned = state.catalog.resolve(query, tokens)
+        else:
+            pinned = []
+        n = self.settings.retrieval.candidates
+
+        rankings: list[tuple[float, list[str]]] = []
+        hits: dict[str, Hit] = {}
+        if mode in ("hybrid", "dense"):
+            # Over-fetch: filtering happens here, not in Chroma (see store.py).
+            factor = 4 if (kinds is not None or product is not None) else 1
+            dense = self.index.query(shop, self.embedder.embed(query), n * factor, state.collection)
+            dense = [h for h in dense if self._admits(h.metadata, kinds, product)][:n]
+            hits.update((h.id, h) for h in dense)
+            rankings.append((self.settings.retrieval.dense_weight, [h.id for h in dense]))
+        if mode in ("hybrid", "lexical"):
+            lex = state.lexical.search(tokens, n, state.lexical.mask(kinds, product))
+            rankings.append((self.settings.retrieval.lexical_weight, [i for i, _ in lex]))
+
+        scores = _rrf(rankings, self.settings.retrieval.rrf_k)
+        ranked = sorted(scores, key=lambda i: scores[i], reverse=True)
+        if kinds is None or "fact" in kinds:
+            top = max(scores.values(), default=0.0)
+            for rank, pid in enumerate(reversed(pinned)):
+                doc_id = f"product:{pid}"
+                scores[doc_id] = top + (rank + 1) / self.settings.retrieval.rrf_k
+            pinned_ids = [f"product:{p}" for p in pinned]
+            ranked = pinned_ids + [i for i in ranked if i not in pinned_ids]
+        ranked = ranked[:k]
+
+        missing = [i for i in ranked if i not in hits]
+        if missing:
+            hits.update((h.id, h) for h in self.index.get(state.collection, missing))
+        results = [self._result(hits[i], scores[i]) for i in ranked if i in hits]
+        return SearchOutcome(results=results, products=pinned)
+
+    def _validate(self, query: str, kind: str | Iterable[str] | None, k: int) -> tuple[str, set[str] | None]:
+        limits = self.settings.retrieval
+        if not isinstance(query, str) or not query.strip():
+            raise InvalidRequest("query: must not be empty")
+        if len(query) > limits.max_query_chars:
+            raise InvalidRequest(f"query: {len(query):,} characters is over the limit of {limits.max_query_chars:,}")
+        if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= limits.max_k:
+            raise InvalidRequest(f"k: must be between 1 and {limits.max_k}, got {k!r}")
+        kinds: set[str] | None = None
+        if kind is not None:
+            kinds = {kind} if isinstance(kind, str) else set(kind)
+            unknown = kinds - set(KINDS)
+            if unknown or not kinds:
+                raise InvalidRequest(f"kind: must be one of {', '.join(KINDS)}, got {sorted(unknown) or kind!r}")
+        return query.strip(), kinds
+
+    @staticmethod
+    def _admits(meta: dict[str, Any], kinds: set[str] | None, product: str | None) -> bool:
+        if kinds is not None and meta.get("kind") not in kinds:
+            return False
+        return product is None or meta.get("product", "") in ("", product)
+
+    @staticmethod
+    def _result(hit: Hit, score: float) -> SearchResult:
+        meta = hit.metadata
+        return SearchResult(source_id=hit.id, kind=str(meta.get("kind", "")),
+                            product=str(meta.get("product") or "") or None, text=hit.text,
+                            score=score, title=str(meta.get("title", "")),
+                            source=str(meta.get("source", "")), intent=str(meta.get("intent", "")))
+
+
+def _rrf(rankings: list[tuple[float, list[str]]], k: int) -> dict[str, float]:
+    scores: dict[str, float] = {}
+    for weight, ids in rankings:
+        for rank, doc_id in enumerate(ids, start=1):
+            scores[doc_id] = scores.get(doc_id, 0.0) + weight / (k + rank)
+    return scores

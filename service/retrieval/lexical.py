@@ -1,0 +1,119 @@
+"""BM25 over jieba-tokenised text.
+
+Tokens are computed once, at ingest, and kept in a small per-shop file beside Chroma
+(`HUASHU_DATA_DIR/lexical/<shop>.json`), so a search never re-tokenises the corpus. The
+file is a cache: when it is missing or older than the index (another host ingested), it is
+rebuilt from the documents stored in Chroma.
+
+Product names and aliases from the pack are added to jieba's dictionary, and documents and
+queries are cut in search mode, which also yields the dictionary words inside a long
+name — "中宁枸杞" still matches "宁夏中宁特级红枸杞".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import bm25s
+import jieba
+import numpy as np
+
+jieba.setLogLevel(60)
+_jieba_lock = threading.Lock()
+_known_words: set[str] = set()
+
+# Particles and filler that carry no meaning for retrieval in buyer chat.
+STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 呀 哦 噢 嘛 么 哈 嗯 亲 您 你 我 我们 是 在 有 和 与 就 都 也 还 又 这 那 这个 那个 "
+    "一下 请问 请 一个 可以 能 能不能 可不可以 吗? 怎么 怎么样 什么 多少 一 个 要 想 给 把 被 让 会 "
+    "么 滴 啦 哇 呐 哟 诶 喔 嗷 好 好的 谢谢".split()
+)
+_PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
+
+
+def add_words(words: Iterable[str]) -> None:
+    """Teach jieba the pack's product names and aliases (idempotent, thread-safe)."""
+    new = [w.strip() for w in words if w and w.strip() and w.strip() not in _known_words]
+    if not new:
+        return
+    with _jieba_lock:
+        for word in new:
+            jieba.add_word(word, freq=20000)
+            _known_words.add(word)
+
+
+def tokenize(text: str) -> list[str]:
+    tokens = []
+    for token in jieba.lcut_for_search(text.lower()):
+        token = token.strip()
+        if token and token not in STOPWORDS and not _PUNCT.match(token):
+            tokens.append(token)
+    return tokens
+
+
+class LexicalStore:
+    """The per-shop token file: {pack_hash, words, docs: {id: [kind, product, tokens]}}."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def path(self, shop: str) -> Path:
+        return self.folder / f"{shop}.json"
+
+    def load(self, shop: str) -> dict[str, Any] | None:
+        try:
+            with self.path(shop).open(encoding="utf-8") as fh:
+                data = json.load(fh)
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) and "docs" in data else None
+
+    def save(self, shop: str, data: dict[str, Any]) -> None:
+        """Write atomically: a crash leaves the old file or the new one, never half of one."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{shop}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+            os.replace(tmp, self.path(shop))
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+class LexicalIndex:
+    """An in-memory BM25 index over one shop's documents."""
+
+    def __init__(self, ids: Sequence[str], kinds: Sequence[str], products: Sequence[str],
+                 tokens: Sequence[list[str]]) -> None:
+        self.ids = list(ids)
+        self.kinds = np.asarray(kinds, dtype=object)
+        self.products = np.asarray(products, dtype=object)
+        self._bm25 = bm25s.BM25()
+        # bm25s needs at least one token per document.
+        self._bm25.index([t or ["∅"] for t in tokens], show_progress=False)
+
+    def search(self, tokens: list[str], n: int, mask: np.ndarray | None = None) -> list[tuple[str, float]]:
+        if not tokens or not self.ids:
+            return []
+        n = min(n, len(self.ids))
+        docs, scores = self._bm25.retrieve([tokens], k=n, show_progress=False, weight_mask=mask)
+        return [(self.ids[i], float(s)) for i, s in zip(docs[0], scores[0]) if s > 0]
+
+    def mask(self, kinds: set[str] | None, product: str | None) -> np.ndarray | None:
+        """1 where a document may be returned: kind in `kinds`; no other product's facts."""
+        if kinds is None and product is None:
+            return None
+        keep = np.ones(len(self.ids), dtype=bool)
+        if kinds is not None:
+            keep &= np.isin(self.kinds, list(kinds))
+        if product is not None:
+            keep &= (self.products == "") | (self.products == product)
+        return keep.astype(np.float32)

@@ -1,0 +1,104 @@
+"""A local OpenAI-compatible HTTP server for tests: real sockets, scripted answers.
+
+The real `openai` client talks to it over HTTP. Responses are scripted per endpoint; a
+scripted item is a dict (the JSON body to return), an `Error(status, body)`, or a
+`Delay(seconds, then)`. When the script for an endpoint runs dry, `/v1/embeddings` falls
+back to deterministic vectors, and any other endpoint answers 500 and records the surplus
+call in `unexpected`, so a test can assert nothing more was called (like NeMo's FakeLLM).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Error:
+    status: int
+    body: dict[str, Any] | str
+
+
+@dataclass
+class Delay:
+    seconds: float
+    then: Any
+
+
+def fake_vector(text: str, dim: int = 16) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [(b - 128) / 128 for b in digest[:dim]]
+
+
+class FakeOpenAI:
+    def __init__(self, embedding_dim: int = 16) -> None:
+        self.embedding_dim = embedding_dim
+        self.scripts: dict[str, deque[Any]] = defaultdict(deque)
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.unexpected: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def script(self, path: str, *items: Any) -> None:
+        self.scripts[path].extend(items)
+
+    def start(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                length = int(self.headers.get("content-length", 0))
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                except ValueError:
+                    body = {}
+                path = self.path.split("?")[0].removeprefix("/v1")
+                fake.requests.append((path, body))
+                script = fake.scripts[path]
+                item = script.popleft() if script else None
+                while isinstance(item, Delay):
+                    time.sleep(item.seconds)
+                    item = item.then
+                if item is None and path == "/embeddings":
+                    inputs = body.get("input", [])
+                    inputs = [inputs] if isinstance(inputs, str) else inputs
+                    item = {"object": "list", "model": body.get("model", "fake"),
+                            "data": [{"object": "embedding", "index": i,
+                                      "embedding": fake_vector(str(t), fake.embedding_dim)}
+                                     for i, t in enumerate(inputs)],
+                            "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+                if item is None:
+                    fake.unexpected.append(path)
+                    item = Error(500, {"error": {"message": f"unscripted call to {path}"}})
+                status, payload = (item.status, item.body) if isinstance(item, Error) else (200, item)
+                data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
