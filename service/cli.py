@@ -108,7 +108,8 @@ def ingest(
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
         report = ingest_pack(pack_dir, svc.index, svc.embedder, svc.lexical_store, progress=_Bar(bar),
-                             max_file_bytes=svc.settings.max_pack_file_bytes)
+                             max_file_bytes=svc.settings.max_pack_file_bytes,
+                             max_products_bytes=svc.settings.max_products_file_bytes)
     if as_json:
         emit_json(report.as_dict())
         return

@@ -61,7 +61,10 @@ class Settings(BaseSettings):
     database_url: str | None = None
 
     max_pack_file_bytes: int = Field(
-        5 * 1024 * 1024, ge=1, description="Largest single file a knowledge pack may hold."
+        5 * 1024 * 1024, ge=1, description="Largest shop.yaml or handbook file a pack may hold."
+    )
+    max_products_file_bytes: int = Field(
+        200 * 1024 * 1024, ge=1, description="Largest products file a pack may hold."
     )
     timeouts: Timeouts = Timeouts()
     retrieval: RetrievalSettings = RetrievalSettings()

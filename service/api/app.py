@@ -58,8 +58,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Open Chroma and build the embedder before the first request, not during it.
-        services.index  # noqa: B018
         services.embedder  # noqa: B018
+        try:
+            services.index.heartbeat()
+        except BackendError as exc:
+            log.warning("starting without the index: %s", exc.message)
         yield
 
     app = FastAPI(title="huashu", version=__version__, description=DESCRIPTION, lifespan=lifespan)

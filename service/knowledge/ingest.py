@@ -66,10 +66,12 @@ def pack_words(pack: Pack) -> list[str]:
 
 
 def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store: LexicalStore,
-                progress: Progress | None = None, max_file_bytes: int = 5 * 1024 * 1024) -> IngestReport:
+                progress: Progress | None = None, max_file_bytes: int = 5 * 1024 * 1024,
+                max_products_bytes: int = 200 * 1024 * 1024) -> IngestReport:
     began = time.perf_counter()
     progress = progress or _Silent()
-    pack = load_pack(path, max_file_bytes=max_file_bytes)  # raises before anything is touched
+    # Raises before anything is touched.
+    pack = load_pack(path, max_file_bytes=max_file_bytes, max_products_bytes=max_products_bytes)
     shop = pack.shop.id
     docs = build_documents(pack)
     words = pack_words(pack)

@@ -40,7 +40,8 @@ class _Problems:
         self.items.append(f"{where}: {field}: {message}" if field else f"{where}: {message}")
 
 
-def load_pack(root: Path | str, max_file_bytes: int = 5 * 1024 * 1024) -> Pack:
+def load_pack(root: Path | str, max_file_bytes: int = 5 * 1024 * 1024,
+              max_products_bytes: int = 200 * 1024 * 1024) -> Pack:
     """Read and validate the pack in `root`. Raises PackError listing every problem."""
     root = Path(root)
     problems = _Problems(root)
@@ -48,7 +49,7 @@ def load_pack(root: Path | str, max_file_bytes: int = 5 * 1024 * 1024) -> Pack:
         raise PackError([f"{root}: not a directory (expected a knowledge pack folder)"])
 
     shop, shop_lines = _load_shop(root, problems, max_file_bytes)
-    products = _load_products(root, problems, max_file_bytes)
+    products = _load_products(root, problems, max_products_bytes)
     sections = _load_handbook(root, problems, max_file_bytes)
     if problems.items or shop is None:
         raise PackError(problems.items or [f"{root}: shop.yaml could not be read"])
@@ -60,8 +61,8 @@ def _read_text(path: Path, problems: _Problems, max_bytes: int) -> str | None:
     if size > max_bytes:
         problems.add(
             path, None, None,
-            f"{size:,} bytes is over the {max_bytes:,}-byte limit for one pack file "
-            "(raise HUASHU_MAX_PACK_FILE_BYTES if this is intended)",
+            f"{size:,} bytes is over the {max_bytes:,}-byte limit for this file "
+            "(HUASHU_MAX_PACK_FILE_BYTES, HUASHU_MAX_PRODUCTS_FILE_BYTES)",
         )
         return None
     data = path.read_bytes()

@@ -86,7 +86,10 @@ class OpenAIEmbedder(Embedder):
 
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
         try:
-            response = self._client.embeddings.create(model=self.model, input=list(texts))
+            # Plain floats: not every OpenAI-compatible server speaks base64.
+            response = self._client.embeddings.create(
+                model=self.model, input=list(texts), encoding_format="float"
+            )
         except openai.OpenAIError as exc:
             raise EmbeddingError(f"embeddings endpoint failed: {exc}") from exc
         data = sorted(response.data, key=lambda item: item.index)

@@ -71,8 +71,16 @@ def make_client(settings: Settings) -> Any:
 class ChromaIndex:
     def __init__(self, settings: Settings, client: Any | None = None) -> None:
         self.settings = settings
-        self.client = client if client is not None else make_client(settings)
+        self._client = client
         self.location = settings.chroma_url or str(settings.chroma_path)
+
+    @property
+    def client(self) -> Any:
+        """Connected on first use, and again after a failure: a server that is down at
+        start-up makes requests fail with IndexUnavailable, not the process."""
+        if self._client is None:
+            self._client = make_client(self.settings)
+        return self._client
 
     @staticmethod
     def collection_name(shop: str) -> str:
