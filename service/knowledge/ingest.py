@@ -21,6 +21,7 @@ from service.knowledge.pack import load_pack
 from service.retrieval import lexical
 from service.retrieval.embeddings import Embedder
 from service.retrieval.lexical import LexicalStore
+from service.retrieval.prepare import prepared_batches
 from service.retrieval.store import ChromaIndex
 
 SCHEMA = 1
@@ -102,34 +103,38 @@ def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store:
              and cached.get("words") == words)
     cached_docs: dict[str, Any] = cached["docs"] if reuse and cached else {}
     changed_ids = {d.id for d in changed}
-
-    progress.stage("tokenising", len(docs))
     token_docs: dict[str, list[Any]] = {}
     for doc in docs:
-        entry = cached_docs.get(doc.id)
-        if doc.id in changed_ids or entry is None:
-            entry = [doc.kind, doc.product, lexical.tokenize(doc.text)]
-        token_docs[doc.id] = entry
-        progress.advance(1)
+        if doc.id not in changed_ids:
+            token_docs[doc.id] = (cached_docs.get(doc.id)
+                                  or [doc.kind, doc.product, " ".join(lexical.tokenize(doc.text))])
 
-    progress.stage("embedding", len(changed))
-    vectors = embedder.embed_many([d.text for d in changed], progress=progress.advance)
+    texts = [d.text for d in changed]
+    batches = prepared_batches(texts, embedder, words)
+    if not embedder.local:
+        # A remote endpoint can fail midway: embed everything before the first write.
+        progress.stage("embedding", len(changed))
+        batches = iter(_with_progress(list(batches), progress))
 
     if changed or removed or collection is None or old_manifest.get("pack_hash") != pack_hash:
         target = index.create(shop, suffix="__rebuild" if rebuilding else "")
-        progress.stage("writing", len(changed))
-        if changed:
-            index.upsert(target, [d.id for d in changed], vectors, [d.text for d in changed],
-                         [d.metadata(shop) for d in changed], progress=progress.advance)
+        progress.stage("indexing", len(changed))
+        for span, tokens, vectors in batches:
+            chunk = [changed[i] for i in span]
+            for doc, doc_tokens in zip(chunk, tokens):
+                token_docs[doc.id] = [doc.kind, doc.product, " ".join(doc_tokens)]
+            index.upsert(target, [d.id for d in chunk], vectors, [d.text for d in chunk],
+                         [d.metadata(shop) for d in chunk])
+            progress.advance(len(chunk))
         if not rebuilding:
             index.delete(target, removed)
-        store.save(shop, _lexical_data(pack, pack_hash, words, token_docs))
+        store.save(shop, _lexical_data(pack, pack_hash, words, _ordered(docs, token_docs)))
         index.set_manifest(target, _manifest(pack, pack_hash, embedder.name, len(docs)))
         if rebuilding:
             index.drop(existing_name)
             target.modify(name=existing_name)
     elif cached is None or cached.get("pack_hash") != pack_hash:
-        store.save(shop, _lexical_data(pack, pack_hash, words, token_docs))
+        store.save(shop, _lexical_data(pack, pack_hash, words, _ordered(docs, token_docs)))
 
     added = sum(1 for d in changed if d.id not in current)
     return IngestReport(
@@ -140,9 +145,19 @@ def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store:
     )
 
 
+def _with_progress(batches: list[Any], progress: Progress) -> list[Any]:
+    for span, _, _ in batches:
+        progress.advance(len(span))
+    return batches
+
+
+def _ordered(docs: list[Document], token_docs: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    return {d.id: token_docs[d.id] for d in docs}
+
+
 def _lexical_data(pack: Pack, pack_hash: str, words: list[str],
                   token_docs: dict[str, list[Any]]) -> dict[str, Any]:
-    return {"schema": SCHEMA, "pack_hash": pack_hash, "words": words, "docs": token_docs,
+    return {"schema": lexical.SCHEMA, "pack_hash": pack_hash, "words": words, "docs": token_docs,
             "catalog": [[p.id, p.name, p.aliases] for p in pack.products]}
 
 

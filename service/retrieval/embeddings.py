@@ -22,6 +22,7 @@ from service.errors import EmbeddingError
 class Embedder(ABC):
     name: str
     batch_size: int = 256
+    local: bool = False  # computed in-process (no network): safe to run in a worker process
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -56,6 +57,7 @@ class HashingEmbedder(Embedder):
     """Offline default: hashed character n-grams, L2-normalised."""
 
     batch_size = 4096
+    local = True
 
     def __init__(self, dim: int = 512, ngrams: tuple[int, int] = (1, 3)) -> None:
         self.name = f"hashing-char{ngrams[0]}{ngrams[1]}-{dim}-v1"

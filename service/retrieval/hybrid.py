@@ -118,7 +118,7 @@ class HybridRetriever:
             pack_hash=str(manifest.get("pack_hash")),
             shop=json.loads(manifest.get("shop_json", "{}")),
             lexical=LexicalIndex(ids, [docs[i][0] for i in ids], [docs[i][1] for i in ids],
-                                 [docs[i][2] for i in ids]),
+                                 [docs[i][2].split() for i in ids]),
             catalog=Catalog(data.get("catalog", [])),
             checked_at=time.monotonic(),
         )
@@ -132,8 +132,8 @@ class HybridRetriever:
         words = sorted({w for _, name, aliases in catalog for w in (name, *aliases) if 1 < len(w) <= 30})
         lexical.add_words(words)
         docs = {h.id: [h.metadata.get("kind", ""), h.metadata.get("product", ""),
-                       lexical.tokenize(h.text)] for h in hits}
-        data = {"schema": 1, "pack_hash": manifest.get("pack_hash"), "words": words,
+                       " ".join(lexical.tokenize(h.text))] for h in hits}
+        data = {"schema": lexical.SCHEMA, "pack_hash": manifest.get("pack_hash"), "words": words,
                 "docs": docs, "catalog": catalog}
         self.store.save(shop, data)
         return data

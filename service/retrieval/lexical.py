@@ -17,6 +17,7 @@ import os
 import re
 import tempfile
 import threading
+from functools import lru_cache
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,19 +48,39 @@ def add_words(words: Iterable[str]) -> None:
         for word in new:
             jieba.add_word(word, freq=20000)
             _known_words.add(word)
+        _tokenize_line.cache_clear()  # cached cuts predate the new words
 
 
 def tokenize(text: str) -> list[str]:
-    tokens = []
-    for token in jieba.lcut_for_search(text.lower()):
-        token = token.strip()
-        if token and token not in STOPWORDS and not _PUNCT.match(token):
-            tokens.append(token)
+    """Search-mode jieba tokens without stopwords and punctuation.
+
+    jieba cuts each line independently, so lines are tokenised one at a time through a
+    cache: product documents repeat many lines (storage, usage, origin), which makes
+    ingesting a large catalog several times faster.
+    """
+    tokens: list[str] = []
+    for line in text.lower().splitlines():
+        tokens.extend(_tokenize_line(line))
     return tokens
 
 
+@lru_cache(maxsize=200_000)
+def _tokenize_line(line: str) -> tuple[str, ...]:
+    out = []
+    for token in jieba.lcut_for_search(line):
+        token = token.strip()
+        if token and token not in STOPWORDS and not _PUNCT.match(token):
+            out.append(token)
+    return tuple(out)
+
+
+SCHEMA = 2
+
+
 class LexicalStore:
-    """The per-shop token file: {pack_hash, words, docs: {id: [kind, product, tokens]}}."""
+    """The per-shop token file: {schema, pack_hash, words, catalog, docs: {id: [kind, product,
+    "space separated tokens"]}}. Tokens are stored joined: it makes the file several times
+    faster to write and read than nested lists."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -73,7 +94,9 @@ class LexicalStore:
                 data = json.load(fh)
         except (OSError, ValueError):
             return None
-        return data if isinstance(data, dict) and "docs" in data else None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA or "docs" not in data:
+            return None
+        return data
 
     def save(self, shop: str, data: dict[str, Any]) -> None:
         """Write atomically: a crash leaves the old file or the new one, never half of one."""
