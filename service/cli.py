@@ -168,7 +168,7 @@ def eval_retrieval(
     show_misses: Annotated[bool, typer.Option("--misses", help="List the cases hybrid misses at 5.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """recall@1, recall@5 and MRR for hybrid, dense-only and BM25-only retrieval."""
+    """recall@1, recall@5, all@5 and MRR for hybrid, dense-only and BM25-only retrieval."""
     from service.evaluation.retrieval import evaluate, load_cases
 
     cases, errors = load_cases(eval_set)
@@ -180,11 +180,13 @@ def eval_retrieval(
                    "modes": [m.__dict__ for m in result.modes]})
         return
     table = Table(title=f"retrieval on {eval_set.name} ({result.cases} cases)")
-    for column in ("mode", "recall@1", "recall@5", "MRR", "p50 ms"):
+    for column in ("mode", "recall@1", "recall@5", "all@5", "MRR", "p50 ms"):
         table.add_column(column, justify="right" if column != "mode" else "left")
     for m in result.modes:
-        table.add_row(m.label, f"{m.recall_at_1:.3f}", f"{m.recall_at_5:.3f}", f"{m.mrr:.3f}",
-                      f"{m.latency_p50_ms:.1f}")
+        table.add_row(m.label, f"{m.recall_at_1:.3f}", f"{m.recall_at_5:.3f}", f"{m.all_at_5:.3f}",
+                      f"{m.mrr:.3f}", f"{m.latency_p50_ms:.1f}")
+    table.caption = ("recall@k: a relevant document in the top k; all@5: share of all relevant "
+                     "documents in the top 5 (capped); MRR over the top 10")
     out.print(table)
     if show_misses:
         for miss in result.modes[0].misses:

@@ -28,6 +28,7 @@ class RetrievalSettings(BaseModel):
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion damping constant.")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense ranking in RRF.")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking in RRF.")
+    intent_weight: float = Field(1.0, ge=0, description="Weight of the intent ranking (scripts and policy rules for the buyer's intent) in RRF.")
     candidates: int = Field(50, ge=1, le=1000, description="Hits taken from each ranker before fusion.")
     max_k: int = Field(50, ge=1, le=1000, description="Largest k a search may ask for.")
     max_query_chars: int = Field(2000, ge=1, description="Longest query accepted.")

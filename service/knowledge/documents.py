@@ -27,6 +27,14 @@ FACT_LABELS = {
     "voltage": "电压", "model": "型号",
 }
 PARTY = {"seller": "店铺", "buyer": "买家"}
+# The buyer intents each policy rule answers ("|"-separated in metadata, like scripts').
+POLICY_INTENTS = {
+    "price": "bargain", "gifts": "gift_request", "free-shipping": "free_shipping_request",
+    "compensation": "quality_issue|complaint", "dispatch": "shipping_time|logistics",
+    "carriers": "shipping_time", "delivery-days": "shipping_time|logistics",
+    "returns-no-reason": "return_exchange", "returns-quality": "quality_issue|return_exchange",
+    "escalation": "complaint|bargain",
+}
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,8 @@ def build_documents(pack: Pack) -> list[Document]:
     for rule_id, key, title, text in policy_rules(pack.shop.policy, pack.shop.agent_name):
         line = pack.shop_source.get(f"policy.{key}")
         docs.append(Document(id=f"policy:{rule_id}", kind="policy", text=f"{title}:{text}",
-                             title=title, source=f"shop.yaml:{line}" if line else "shop.yaml"))
+                             title=title, source=f"shop.yaml:{line}" if line else "shop.yaml",
+                             intent=POLICY_INTENTS.get(rule_id, "")))
     return docs
 
 

@@ -107,7 +107,7 @@ def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store:
     for doc in docs:
         if doc.id not in changed_ids:
             token_docs[doc.id] = (cached_docs.get(doc.id)
-                                  or [doc.kind, doc.product, " ".join(lexical.tokenize(doc.text))])
+                                  or [doc.kind, doc.product, " ".join(lexical.tokenize(doc.text)), doc.intent])
 
     texts = [d.text for d in changed]
     batches = prepared_batches(texts, embedder, words)
@@ -122,7 +122,7 @@ def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store:
         for span, tokens, vectors in batches:
             chunk = [changed[i] for i in span]
             for doc, doc_tokens in zip(chunk, tokens):
-                token_docs[doc.id] = [doc.kind, doc.product, " ".join(doc_tokens)]
+                token_docs[doc.id] = [doc.kind, doc.product, " ".join(doc_tokens), doc.intent]
             index.upsert(target, [d.id for d in chunk], vectors, [d.text for d in chunk],
                          [d.metadata(shop) for d in chunk])
             progress.advance(len(chunk))

@@ -1,13 +1,17 @@
-"""Resolve the product a buyer is talking about from the words of the question.
+"""Resolve the products a buyer is talking about from the words of the question.
 
-Names and aliases come from the pack. An exact mention wins, the longest first ("黑枸杞
-礼盒" before "黑枸杞"); for small catalogs a fuzzy match catches typos such as "黑狗杞".
+Names and aliases come from the pack. Three signals, in order:
+1. an exact mention of a name or alias, the longest first ("黑枸杞礼盒" before "黑枸杞");
+2. distinctive words of a product's name and aliases ("甲级 … 家庭装"), weighted by how
+   few products share them, so a comparison of two products pins both;
+3. for small catalogs, a fuzzy match of a long alias (a typo that is not a homophone).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rapidfuzz import fuzz, process
 
@@ -16,19 +20,37 @@ from rapidfuzz import fuzz, process
 SCAN_LIMIT = 3000
 FUZZY_MIN_LEN = 4
 FUZZY_CUTOFF = 75.0
+# Word-overlap resolution: a product needs this much IDF mass from distinct name words,
+# in units of a word no other product has (so about two fairly distinctive words), and at
+# least this share of the best product's mass.
+WORD_MIN_SCORE = 1.05
+WORD_RELATIVE = 0.6
 
 
 class Catalog:
-    def __init__(self, entries: Sequence[Sequence[object]]) -> None:
+    def __init__(self, entries: Sequence[Sequence[object]],
+                 tokenize: Callable[[str], list[str]] | None = None) -> None:
         self.names: dict[str, str] = {}
         self.terms: dict[str, list[str]] = defaultdict(list)
+        words: dict[str, set[str]] = defaultdict(set)
         for pid, name, aliases in entries:
             pid, name = str(pid), str(name)
             self.names[pid] = name
-            for term in {name, *[str(a) for a in aliases]}:  # type: ignore[union-attr]
+            # Name parts separated by spaces ("宁夏中宁红枸杞 特级 袋装") count as terms too.
+            parts = [p for p in name.split() if len(p) >= 3] if " " in name.strip() else []
+            for term in {name, *parts, *[str(a) for a in aliases]}:  # type: ignore[union-attr]
                 term = term.lower().strip()
                 if len(term) >= 2 and pid not in self.terms[term]:
                     self.terms[term].append(pid)
+            if tokenize is not None:
+                for token in tokenize(" ".join([name, *[str(a) for a in aliases]])):  # type: ignore[union-attr]
+                    if len(token) >= 2:
+                        words[token].add(pid)
+        n = max(len(self.names), 1)
+        # Words shared by many products ("枸杞", "宁夏") carry little; IDF weighs them down.
+        unique = math.log(n) if n > 1 else 1.0
+        self.words = {w: (pids, math.log(n / len(pids)) / unique) for w, pids in words.items()
+                      if len(pids) <= max(3, n // 10)}
         self._fuzzy_terms = [t for t in self.terms if len(t) >= FUZZY_MIN_LEN]
 
     def __contains__(self, product_id: str) -> bool:
@@ -41,13 +63,20 @@ class Catalog:
             found = [t for t in self.terms if t in text]
         else:
             found = [t for t in set(tokens) if t in self.terms]
-        if not found and self._fuzzy_terms and len(self.terms) <= SCAN_LIMIT:
+        products = self._from_terms(found, limit)
+        for pid in self._by_words(tokens):
+            if pid not in products:
+                products.append(pid)
+        if not products and self._fuzzy_terms and len(self.terms) <= SCAN_LIMIT:
             match = process.extractOne(text, self._fuzzy_terms, scorer=fuzz.partial_ratio,
                                        score_cutoff=FUZZY_CUTOFF)
             if match:
-                found = [match[0]]
+                products = self._from_terms([match[0]], limit)
+        return products[:limit]
+
+    def _from_terms(self, found: list[str], limit: int) -> list[str]:
         # Drop terms contained in a longer found term ("枸杞" inside "黑枸杞").
-        found.sort(key=len, reverse=True)
+        found = sorted(found, key=len, reverse=True)
         kept: list[str] = []
         for term in found:
             if not any(term in longer for longer in kept):
@@ -60,4 +89,22 @@ class Catalog:
             for pid in self.terms[term]:
                 if pid not in products:
                     products.append(pid)
-        return products[:limit]
+        return products
+
+    def _by_words(self, tokens: Sequence[str]) -> list[str]:
+        matched: dict[str, list[str]] = defaultdict(list)
+        for token in set(tokens):
+            entry = self.words.get(token)
+            if entry:
+                for pid in entry[0]:
+                    matched[pid].append(token)
+        scores = {}
+        for pid, words in matched.items():
+            # Search-mode cuts yield 家庭 and 家庭装 alike: count the longer one only.
+            kept = [w for w in words if not any(w != o and w in o for o in words)]
+            scores[pid] = sum(self.words[w][1] for w in kept)
+        if not scores:
+            return []
+        best = max(scores.values())
+        return [pid for pid, score in sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+                if score >= WORD_MIN_SCORE and score >= WORD_RELATIVE * best]

@@ -26,7 +26,9 @@ from service.retrieval import lexical
 from service.retrieval.catalog import Catalog
 from service.retrieval.embeddings import Embedder
 from service.retrieval.lexical import LexicalIndex, LexicalStore
+from service.retrieval.spelling import PinyinCorrector
 from service.retrieval.store import ChromaIndex, Hit
+from service.understanding.intents import IntentClassifier, IntentResult, default_classifier
 
 Mode = Literal["hybrid", "dense", "lexical"]
 REFRESH_SECONDS = 2.0
@@ -53,6 +55,8 @@ class SearchResult:
 class SearchOutcome:
     results: list[SearchResult]
     products: list[str] = field(default_factory=list)  # resolved products, pinned first
+    intents: list[str] = field(default_factory=list)   # the buyer intents that were boosted
+    query: str = ""                                     # the query as searched (typos corrected)
 
 
 @dataclass
@@ -62,13 +66,16 @@ class _ShopState:
     shop: dict[str, Any]
     lexical: LexicalIndex
     catalog: Catalog
+    corrector: PinyinCorrector
     checked_at: float
 
 
 class HybridRetriever:
     def __init__(self, settings: Settings, index: ChromaIndex, embedder: Embedder,
-                 store: LexicalStore | None = None) -> None:
+                 store: LexicalStore | None = None,
+                 classifier: IntentClassifier | None = None) -> None:
         self.settings = settings
+        self.classifier = classifier or default_classifier()
         self.index = index
         self.embedder = embedder
         self.store = store or LexicalStore(settings.lexical_path)
@@ -113,13 +120,18 @@ class HybridRetriever:
         lexical.add_words(data.get("words", []))
         docs = data["docs"]
         ids = list(docs)
+        catalog = Catalog(data.get("catalog", []), tokenize=lexical.tokenize)
+        # The shop's own words: product terms, and the handbook's and policy's vocabulary.
+        vocabulary = set(catalog.terms) | {t for d in docs.values() if d[0] in ("script", "policy")
+                                           for t in d[2].split()}
         return _ShopState(
             collection=collection,
             pack_hash=str(manifest.get("pack_hash")),
             shop=json.loads(manifest.get("shop_json", "{}")),
             lexical=LexicalIndex(ids, [docs[i][0] for i in ids], [docs[i][1] for i in ids],
-                                 [docs[i][2].split() for i in ids]),
-            catalog=Catalog(data.get("catalog", [])),
+                                 [docs[i][2].split() for i in ids], [docs[i][3] for i in ids]),
+            catalog=catalog,
+            corrector=PinyinCorrector(vocabulary),
             checked_at=time.monotonic(),
         )
 
@@ -132,7 +144,7 @@ class HybridRetriever:
         words = sorted({w for _, name, aliases in catalog for w in (name, *aliases) if 1 < len(w) <= 30})
         lexical.add_words(words)
         docs = {h.id: [h.metadata.get("kind", ""), h.metadata.get("product", ""),
-                       " ".join(lexical.tokenize(h.text))] for h in hits}
+                       " ".join(lexical.tokenize(h.text)), h.metadata.get("intent", "")] for h in hits}
         data = {"schema": lexical.SCHEMA, "pack_hash": manifest.get("pack_hash"), "words": words,
                 "docs": docs, "catalog": catalog}
         self.store.save(shop, data)
@@ -149,41 +161,62 @@ class HybridRetriever:
 
     def search(self, shop: str, query: str, product: str | None = None,
                kind: str | Iterable[str] | None = None, k: int = 5,
-               mode: Mode = "hybrid", resolve: bool = True) -> SearchOutcome:
+               mode: Mode = "hybrid", understand: bool = True,
+               intents: IntentResult | None = None) -> SearchOutcome:
+        """Best documents first. `understand` turns on product resolution, the intent
+        boost and query expansion; `intents` passes a classification already made."""
         query, kinds = self._validate(query, kind, k)
         state = self._state(shop)
         if product is not None and product not in state.catalog:
             raise ProductNotFound(f"shop {shop!r} has no product {product!r}")
+        knobs = self.settings.retrieval
 
+        if understand:
+            query = state.corrector.correct(query)
         tokens = lexical.tokenize(query)
-        if product is not None:
-            pinned = [product]
-        elif resolve:
-            pinned = state.catalog.resolve(query, tokens)
-        else:
-            pinned = []
-        n = self.settings.retrieval.candidates
+        pinned = [product] if product is not None else []
+        wanted: list[str] = []
+        if understand:
+            if product is None:
+                pinned = state.catalog.resolve(query, tokens)
+            intents = intents or self.classifier.classify(query)
+            wanted = _wanted_intents(intents, self.classifier.threshold)
+            # Short colloquial questions share few words with the handbook: add the words
+            # a handbook uses for the intent ("几号发" -> 发货 时间).
+            for intent in wanted[:1]:
+                tokens += [t for word in self.classifier.expansions.get(intent, ())
+                           for t in lexical.tokenize(word)]
 
         rankings: list[tuple[float, list[str]]] = []
         hits: dict[str, Hit] = {}
         if mode in ("hybrid", "dense"):
             # Over-fetch: filtering happens here, not in Chroma (see store.py).
             factor = 4 if (kinds is not None or product is not None) else 1
-            dense = self.index.query(shop, self.embedder.embed(query), n * factor, state.collection)
-            dense = [h for h in dense if self._admits(h.metadata, kinds, product)][:n]
+            dense = self.index.query(shop, self.embedder.embed(query), knobs.candidates * factor,
+                                     state.collection)
+            dense = [h for h in dense if self._admits(h.metadata, kinds, product)][: knobs.candidates]
             hits.update((h.id, h) for h in dense)
-            rankings.append((self.settings.retrieval.dense_weight, [h.id for h in dense]))
+            rankings.append((knobs.dense_weight, [h.id for h in dense]))
         if mode in ("hybrid", "lexical"):
-            lex = state.lexical.search(tokens, n, state.lexical.mask(kinds, product))
-            rankings.append((self.settings.retrieval.lexical_weight, [i for i, _ in lex]))
+            lex = state.lexical.search(tokens, knobs.candidates, state.lexical.mask(kinds, product))
+            rankings.append((knobs.lexical_weight, [i for i, _ in lex]))
 
-        scores = _rrf(rankings, self.settings.retrieval.rrf_k)
+        scores = _rrf(rankings, knobs.rrf_k)
+        if wanted:
+            # Scripts and policy rules written for the buyer's intent, in fused order.
+            order = {doc_id: rank for rank, doc_id in enumerate(sorted(scores, key=scores.get, reverse=True))}  # type: ignore[arg-type]
+            for weight, intent in zip((knobs.intent_weight, knobs.intent_weight / 2), wanted):
+                docs = [d for d in state.lexical.by_intent.get(intent, [])
+                        if kinds is None or state.lexical.kinds[state.lexical.ids.index(d)] in kinds] \
+                    if kinds is not None else state.lexical.by_intent.get(intent, [])
+                docs = sorted(docs, key=lambda d: order.get(d, len(order)))
+                for rank, doc_id in enumerate(docs, start=1):
+                    scores[doc_id] = scores.get(doc_id, 0.0) + weight / (knobs.rrf_k + rank)
         ranked = sorted(scores, key=lambda i: scores[i], reverse=True)
         if kinds is None or "fact" in kinds:
             top = max(scores.values(), default=0.0)
             for rank, pid in enumerate(reversed(pinned)):
-                doc_id = f"product:{pid}"
-                scores[doc_id] = top + (rank + 1) / self.settings.retrieval.rrf_k
+                scores[f"product:{pid}"] = top + (rank + 1) / knobs.rrf_k
             pinned_ids = [f"product:{p}" for p in pinned]
             ranked = pinned_ids + [i for i in ranked if i not in pinned_ids]
         ranked = ranked[:k]
@@ -192,7 +225,7 @@ class HybridRetriever:
         if missing:
             hits.update((h.id, h) for h in self.index.get(state.collection, missing))
         results = [self._result(hits[i], scores[i]) for i in ranked if i in hits]
-        return SearchOutcome(results=results, products=pinned)
+        return SearchOutcome(results=results, products=pinned, intents=wanted, query=query)
 
     def _validate(self, query: str, kind: str | Iterable[str] | None, k: int) -> tuple[str, set[str] | None]:
         limits = self.settings.retrieval
@@ -223,6 +256,14 @@ class HybridRetriever:
                             product=str(meta.get("product") or "") or None, text=hit.text,
                             score=score, title=str(meta.get("title", "")),
                             source=str(meta.get("source", "")), intent=str(meta.get("intent", "")))
+
+
+def _wanted_intents(result: IntentResult, threshold: float) -> list[str]:
+    """At most two intents: the best, and a runner-up that scores at least half as much."""
+    ranked = [(i, s) for i, s in result.scores.items() if s >= threshold and i != "other"][:2]
+    if len(ranked) == 2 and ranked[1][1] < ranked[0][1] / 2:
+        ranked = ranked[:1]
+    return [i for i, _ in ranked]
 
 
 def _rrf(rankings: list[tuple[float, list[str]]], k: int) -> dict[str, float]:

@@ -74,12 +74,12 @@ def _tokenize_line(line: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-SCHEMA = 2
+SCHEMA = 3
 
 
 class LexicalStore:
     """The per-shop token file: {schema, pack_hash, words, catalog, docs: {id: [kind, product,
-    "space separated tokens"]}}. Tokens are stored joined: it makes the file several times
+    "space separated tokens", intents]}}. Tokens are stored joined: it makes the file several times
     faster to write and read than nested lists."""
 
     def __init__(self, folder: Path) -> None:
@@ -115,10 +115,15 @@ class LexicalIndex:
     """An in-memory BM25 index over one shop's documents."""
 
     def __init__(self, ids: Sequence[str], kinds: Sequence[str], products: Sequence[str],
-                 tokens: Sequence[list[str]]) -> None:
+                 tokens: Sequence[list[str]], intents: Sequence[str] | None = None) -> None:
         self.ids = list(ids)
         self.kinds = np.asarray(kinds, dtype=object)
         self.products = np.asarray(products, dtype=object)
+        # intent -> ids of the scripts and policy rules written for it
+        self.by_intent: dict[str, list[str]] = {}
+        for doc_id, value in zip(self.ids, intents or [""] * len(self.ids)):
+            for intent in filter(None, value.split("|")):
+                self.by_intent.setdefault(intent, []).append(doc_id)
         self._bm25 = bm25s.BM25()
         # bm25s needs at least one token per document.
         self._bm25.index([t or ["∅"] for t in tokens], show_progress=False)

@@ -1,0 +1,60 @@
+"""Correct homophone typos against the shop's own vocabulary.
+
+Buyers type with pinyin input methods, so most typos sound right and look wrong: 开新果
+for 开心果, 合桃 for 核桃, 桂元 for 桂圆. A window of the question whose pinyin equals a
+word of the shop's vocabulary, and which is not itself a known word, is replaced by it.
+Two-character windows must also line up with jieba's segmentation, so a window that cuts
+through a real word is left alone ("便宜点" never becomes "便一点" through 宜点→一点).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import jieba
+from pypinyin import lazy_pinyin
+
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]+")
+MIN_LEN, MAX_LEN = 2, 6
+
+
+class PinyinCorrector:
+    def __init__(self, vocabulary: Iterable[str]) -> None:
+        self.vocabulary = {w for w in vocabulary if MIN_LEN <= len(w) <= MAX_LEN and _HAN_RUN.fullmatch(w)}
+        index: dict[tuple[str, ...], set[str]] = {}
+        for word in self.vocabulary:
+            index.setdefault(tuple(lazy_pinyin(word)), set()).add(word)
+        # A sound shared by two different words says nothing about which one was meant.
+        self._index = {key: next(iter(words)) for key, words in index.items() if len(words) == 1}
+
+    def correct(self, text: str) -> str:
+        if not self._index:
+            return text
+        return _HAN_RUN.sub(lambda m: self._correct_run(m.group(0)), text)
+
+    def _correct_run(self, run: str) -> str:
+        sounds = lazy_pinyin(run)
+        if len(sounds) != len(run):  # pinyin must map one syllable to one character
+            return run
+        bounds = {0}
+        for token in jieba.cut(run, HMM=False):
+            bounds.add(max(bounds) + len(token))
+        out, i = [], 0
+        while i < len(run):
+            for size in range(min(MAX_LEN, len(run) - i), MIN_LEN - 1, -1):
+                window = run[i : i + size]
+                target = self._index.get(tuple(sounds[i : i + size]))
+                aligned = size > 2 or (i in bounds and i + size in bounds)
+                if target and target != window and aligned and not _is_word(window):
+                    out.append(target)
+                    i += size
+                    break
+            else:
+                out.append(run[i])
+                i += 1
+        return "".join(out)
+
+
+def _is_word(text: str) -> bool:
+    return bool(jieba.dt.FREQ.get(text))
