@@ -62,8 +62,7 @@ class IngestReport:
 
 def pack_words(pack: Pack) -> list[str]:
     """Words jieba must know for this pack: product names and their aliases."""
-    words = {w for p in pack.products for w in (p.name, *p.aliases)}
-    return sorted(w for w in words if 1 < len(w) <= 30)
+    return lexical.catalog_words((p.name, p.aliases) for p in pack.products)
 
 
 def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store: LexicalStore,
@@ -103,14 +102,20 @@ def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store:
              and cached.get("words") == words)
     cached_docs: dict[str, Any] = cached["docs"] if reuse and cached else {}
     changed_ids = {d.id for d in changed}
+    cached_names = {row[0]: row[3] for row in (cached or {}).get("catalog", []) if reuse and len(row) > 3}
     token_docs: dict[str, list[Any]] = {}
+    name_tokens: dict[str, str] = {}
     for doc in docs:
         if doc.id not in changed_ids:
             token_docs[doc.id] = (cached_docs.get(doc.id)
                                   or [doc.kind, doc.product, " ".join(lexical.tokenize(doc.text)), doc.intent])
+            if doc.kind == "fact":
+                name_tokens[doc.product] = (cached_names.get(doc.product)
+                                            or " ".join(lexical.tokenize(_catalog_text(doc))))
 
     texts = [d.text for d in changed]
-    batches = prepared_batches(texts, embedder, words)
+    batches = prepared_batches(texts, embedder, words,
+                               names=[_catalog_text(d) if d.kind == "fact" else "" for d in changed])
     if not embedder.local:
         # A remote endpoint can fail midway: embed everything before the first write.
         progress.stage("embedding", len(changed))
@@ -119,22 +124,24 @@ def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store:
     if changed or removed or collection is None or old_manifest.get("pack_hash") != pack_hash:
         target = index.create(shop, suffix="__rebuild" if rebuilding else "")
         progress.stage("indexing", len(changed))
-        for span, tokens, vectors in batches:
+        for span, tokens, vectors, names in batches:
             chunk = [changed[i] for i in span]
-            for doc, doc_tokens in zip(chunk, tokens):
+            for doc, doc_tokens, doc_names in zip(chunk, tokens, names):
                 token_docs[doc.id] = [doc.kind, doc.product, " ".join(doc_tokens), doc.intent]
+                if doc.kind == "fact":
+                    name_tokens[doc.product] = " ".join(doc_names)
             index.upsert(target, [d.id for d in chunk], vectors, [d.text for d in chunk],
                          [d.metadata(shop) for d in chunk])
             progress.advance(len(chunk))
         if not rebuilding:
             index.delete(target, removed)
-        store.save(shop, _lexical_data(pack, pack_hash, words, _ordered(docs, token_docs)))
+        store.save(shop, _lexical_data(pack, pack_hash, words, _ordered(docs, token_docs), name_tokens))
         index.set_manifest(target, _manifest(pack, pack_hash, embedder.name, len(docs)))
         if rebuilding:
             index.drop(existing_name)
             target.modify(name=existing_name)
     elif cached is None or cached.get("pack_hash") != pack_hash:
-        store.save(shop, _lexical_data(pack, pack_hash, words, _ordered(docs, token_docs)))
+        store.save(shop, _lexical_data(pack, pack_hash, words, _ordered(docs, token_docs), name_tokens))
 
     added = sum(1 for d in changed if d.id not in current)
     return IngestReport(
@@ -155,10 +162,15 @@ def _ordered(docs: list[Document], token_docs: dict[str, list[Any]]) -> dict[str
     return {d.id: token_docs[d.id] for d in docs}
 
 
-def _lexical_data(pack: Pack, pack_hash: str, words: list[str],
-                  token_docs: dict[str, list[Any]]) -> dict[str, Any]:
+def _catalog_text(doc: Document) -> str:
+    """What product resolution reads of a product: its name and aliases."""
+    return " ".join([doc.title, *doc.extra.get("aliases", "").split("|")])
+
+
+def _lexical_data(pack: Pack, pack_hash: str, words: list[str], token_docs: dict[str, list[Any]],
+                  name_tokens: dict[str, str]) -> dict[str, Any]:
     return {"schema": lexical.SCHEMA, "pack_hash": pack_hash, "words": words, "docs": token_docs,
-            "catalog": [[p.id, p.name, p.aliases] for p in pack.products]}
+            "catalog": [[p.id, p.name, p.aliases, name_tokens.get(p.id, "")] for p in pack.products]}
 
 
 def _manifest(pack: Pack, pack_hash: str, embedder: str, count: int) -> dict[str, Any]:

@@ -24,6 +24,7 @@ FUZZY_CUTOFF = 75.0
 # in units of a word no other product has (so about two fairly distinctive words), and at
 # least this share of the best product's mass.
 WORD_MIN_SCORE = 1.05
+MAX_SHARED = 50
 WORD_RELATIVE = 0.6
 
 
@@ -33,24 +34,31 @@ class Catalog:
         self.names: dict[str, str] = {}
         self.terms: dict[str, list[str]] = defaultdict(list)
         words: dict[str, set[str]] = defaultdict(set)
-        for pid, name, aliases in entries:
-            pid, name = str(pid), str(name)
+        for entry in entries:
+            pid, name, aliases = str(entry[0]), str(entry[1]), [str(a) for a in entry[2]]  # type: ignore[union-attr]
             self.names[pid] = name
             # Name parts separated by spaces ("宁夏中宁红枸杞 特级 袋装") count as terms too.
             parts = [p for p in name.split() if len(p) >= 3] if " " in name.strip() else []
-            for term in {name, *parts, *[str(a) for a in aliases]}:  # type: ignore[union-attr]
+            for term in {name, *parts, *aliases}:
                 term = term.lower().strip()
                 if len(term) >= 2 and pid not in self.terms[term]:
                     self.terms[term].append(pid)
-            if tokenize is not None:
-                for token in tokenize(" ".join([name, *[str(a) for a in aliases]])):  # type: ignore[union-attr]
-                    if len(token) >= 2:
-                        words[token].add(pid)
+            # Tokens of the name and aliases: precomputed at ingest (4th field), or cut here.
+            if len(entry) > 3:
+                tokens = str(entry[3]).split()
+            elif tokenize is not None:
+                tokens = tokenize(" ".join([name, *aliases]))
+            else:
+                tokens = []
+            for token in tokens:
+                if len(token) >= 2:
+                    words[token].add(pid)
         n = max(len(self.names), 1)
         # Words shared by many products ("枸杞", "宁夏") carry little; IDF weighs them down.
         unique = math.log(n) if n > 1 else 1.0
+        # A word shared by more than MAX_SHARED products cannot single one out.
         self.words = {w: (pids, math.log(n / len(pids)) / unique) for w, pids in words.items()
-                      if len(pids) <= max(3, n // 10)}
+                      if len(pids) <= max(3, min(n // 10, MAX_SHARED))}
         self._fuzzy_terms = [t for t in self.terms if len(t) >= FUZZY_MIN_LEN]
 
     def __contains__(self, product_id: str) -> bool:

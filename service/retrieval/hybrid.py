@@ -141,8 +141,10 @@ class HybridRetriever:
         catalog = [[h.metadata.get("product"), h.metadata.get("title", ""),
                     [a for a in str(h.metadata.get("aliases", "")).split("|") if a]]
                    for h in hits if h.metadata.get("kind") == "fact" and h.metadata.get("product")]
-        words = sorted({w for _, name, aliases in catalog for w in (name, *aliases) if 1 < len(w) <= 30})
+        words = lexical.catalog_words((name, aliases) for _, name, aliases in catalog)
         lexical.add_words(words)
+        for row in catalog:
+            row.append(" ".join(lexical.tokenize(" ".join([row[1], *row[2]]))))
         docs = {h.id: [h.metadata.get("kind", ""), h.metadata.get("product", ""),
                        " ".join(lexical.tokenize(h.text)), h.metadata.get("intent", "")] for h in hits}
         data = {"schema": lexical.SCHEMA, "pack_hash": manifest.get("pack_hash"), "words": words,
@@ -192,8 +194,8 @@ class HybridRetriever:
         if mode in ("hybrid", "dense"):
             # Over-fetch: filtering happens here, not in Chroma (see store.py).
             factor = 4 if (kinds is not None or product is not None) else 1
-            dense = self.index.query(shop, self.embedder.embed(query), knobs.candidates * factor,
-                                     state.collection)
+            n_dense = min(knobs.candidates * factor, len(state.lexical.ids))
+            dense = self.index.query(shop, self.embedder.embed(query), n_dense, state.collection)
             dense = [h for h in dense if self._admits(h.metadata, kinds, product)][: knobs.candidates]
             hits.update((h.id, h) for h in dense)
             rankings.append((knobs.dense_weight, [h.id for h in dense]))

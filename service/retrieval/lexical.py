@@ -39,6 +39,12 @@ STOPWORDS = frozenset(
 _PUNCT = re.compile(r"^[\W_]+$", re.UNICODE)
 
 
+def catalog_words(products: Iterable[tuple[str, Sequence[str]]]) -> list[str]:
+    """Words jieba must know for a catalog: product names and aliases, (name, aliases) pairs."""
+    words = {w for name, aliases in products for w in (name, *aliases)}
+    return sorted(w for w in words if 1 < len(w) <= 30)
+
+
 def add_words(words: Iterable[str]) -> None:
     """Teach jieba the pack's product names and aliases (idempotent, thread-safe)."""
     new = [w.strip() for w in words if w and w.strip() and w.strip() not in _known_words]

@@ -31,29 +31,38 @@ def _init_worker(words: list[str], embedder: Embedder) -> None:
     _worker_embedder = embedder
 
 
-def _prepare_texts(texts: list[str]) -> tuple[list[list[str]], np.ndarray]:
-    assert _worker_embedder is not None
-    return [lexical.tokenize(t) for t in texts], _worker_embedder.embed_many(texts)
+Batch = tuple[range, list[list[str]], np.ndarray, list[list[str]]]
+
+
+def _prepare(texts: list[str], names: list[str],
+             embedder: Embedder | None = None) -> tuple[list[list[str]], np.ndarray, list[list[str]]]:
+    embedder = embedder or _worker_embedder
+    assert embedder is not None
+    return ([lexical.tokenize(t) for t in texts], embedder.embed_many(texts),
+            [lexical.tokenize(n) if n else [] for n in names])
 
 
 def prepared_batches(texts: Sequence[str], embedder: Embedder, words: list[str],
-                     batch: int = BATCH) -> Iterator[tuple[range, list[list[str]], np.ndarray]]:
-    """Yield (positions, tokens, vectors) batch by batch, in order."""
+                     names: Sequence[str] | None = None, batch: int = BATCH) -> Iterator[Batch]:
+    """Yield (positions, tokens, vectors, name tokens) batch by batch, in order.
+
+    `names` are extra texts to tokenise alongside (a product's name and aliases, for
+    resolving products at search time); "" where there is none."""
+    names = names if names is not None else [""] * len(texts)
     spans = [range(i, min(i + batch, len(texts))) for i in range(0, len(texts), batch)]
     if embedder.local and len(texts) >= PARALLEL_MIN and (os.cpu_count() or 1) > 1:
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(words, embedder))
         try:
-            futures = [pool.submit(_prepare_texts, [texts[i] for i in span]) for span in spans]
+            futures = [pool.submit(_prepare, [texts[i] for i in span], [names[i] for i in span])
+                       for span in spans]
             for span, future in zip(spans, futures):
-                tokens, vectors = future.result()
-                yield span, tokens, vectors
+                yield (span, *future.result())
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         return
     for span in spans:
-        chunk = [texts[i] for i in span]
-        yield span, [lexical.tokenize(t) for t in chunk], embedder.embed_many(chunk)
+        yield (span, *_prepare([texts[i] for i in span], [names[i] for i in span], embedder))
 
 
 __all__: list[Any] = ["prepared_batches", "BATCH", "PARALLEL_MIN"]

@@ -150,12 +150,13 @@ class ChromaIndex:
             collection.modify(metadata=manifest)
 
     def query(self, shop: str, vector: np.ndarray, n: int, collection: Any | None = None) -> list[Hit]:
+        """The `n` nearest documents; `n` must not exceed the collection's size (callers
+        know it; asking Chroma costs a round trip per query)."""
         col = collection if collection is not None else self.collection(shop)
+        if n <= 0:
+            return []
         with _translate("query"):
-            count = col.count()
-            if count == 0:
-                return []
-            got = col.query(query_embeddings=[vector], n_results=min(n, count),
+            got = col.query(query_embeddings=[vector], n_results=n,
                             include=["documents", "metadatas", "distances"])
         return [
             Hit(id=i, text=t or "", metadata=m or {}, distance=float(d))
