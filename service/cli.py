@@ -35,6 +35,8 @@ EPILOG = """Examples:
 
   huashu search --shop demo-shop --product P009 --json "保质期多久"
 
+  huashu check --shop demo-shop --product P003 "亲,给您打个9折吧"
+
   huashu eval retrieval eval/retrieval-demo.jsonl
 
   huashu serve --port 8000
@@ -46,7 +48,7 @@ app = typer.Typer(
     name="huashu", help="huashu (话术): grounded reply drafts for e-commerce customer service.",
     epilog=EPILOG, no_args_is_help=True, rich_markup_mode=None, add_completion=False,
 )
-eval_app = typer.Typer(help="Evaluate retrieval quality against a labelled set.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate retrieval or guardrails against a labelled set.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 
 out = Console(soft_wrap=True)
@@ -102,12 +104,14 @@ def ingest(
     as_json: JsonOpt = False,
 ) -> None:
     """(Re)index a knowledge pack. Validates it all first; unchanged documents are not rewritten."""
+    from service.guardrails.service import validate_pack_rules
     from service.knowledge.ingest import ingest_pack
 
     svc = services()
     columns = (TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
         report = ingest_pack(pack_dir, svc.index, svc.embedder, svc.lexical_store, progress=_Bar(bar),
+                             validate=validate_pack_rules,
                              max_file_bytes=svc.settings.max_pack_file_bytes,
                              max_products_bytes=svc.settings.max_products_file_bytes)
     if as_json:
@@ -145,6 +149,28 @@ def search(
         text = r.text if len(r.text) <= 160 else r.text[:160] + "…"
         table.add_row(str(rank), r.source_id, r.kind, f"{r.score:.4f}", text)
     out.print(table)
+
+
+@app.command()
+@handle_errors
+def check(
+    text: Annotated[str, typer.Argument(help="The reply to check.")],
+    shop: Annotated[str, typer.Option(help="Shop id.")],
+    product: Annotated[str | None, typer.Option(help="The product the chat is about.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Guardrail verdict for a reply: pass, warn or block, with each violation. Exit 1 on block."""
+    result = services().guardrails.check(shop, text, product=product)
+    if as_json:
+        emit_json(result.as_dict())
+    else:
+        out.print(f"verdict: {result.verdict}", highlight=False)
+        for v in result.violations:
+            start, end = v.span
+            out.print(f"  [{v.severity}] {v.rule} ({v.category}) “{text[start:end]}” [{start},{end}): "
+                      f"{v.message} — {v.suggestion}", markup=False, highlight=False)
+    if result.verdict == "block":
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -192,6 +218,38 @@ def eval_retrieval(
         for miss in result.modes[0].misses:
             out.print(f"miss {miss['id']}: {miss['query']} → want {miss['relevant']}, got {miss['got']}",
                       markup=False, highlight=False)
+
+
+@eval_app.command("guardrails")
+@handle_errors
+def eval_guardrails(
+    labelled: Annotated[Path, typer.Argument(help="JSONL: id, shop, product?, text, expected[{category, evidence}].")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Precision and recall of the guardrails per category; lists every miss."""
+    from service.evaluation.guardrails import evaluate_guardrails, load_guard_cases
+
+    cases, errors = load_guard_cases(labelled)
+    result = evaluate_guardrails(services().guardrails, cases, errors)
+    for problem in result.errors:
+        err.print(f"warning: {problem}", markup=False, highlight=False)
+    if as_json:
+        emit_json({"cases": result.cases, "errors": result.errors, "misses": result.misses,
+                   "clean_passed": result.clean_passed, "clean_total": result.clean_total,
+                   "scores": [{"category": s.category, "precision": s.precision, "recall": s.recall,
+                               "tp": s.tp, "fp": s.fp, "fn": s.fn} for s in result.scores]})
+        return
+    table = Table(title=f"guardrails on {labelled.name} ({result.cases} cases)")
+    for column in ("category", "precision", "recall", "tp", "fp", "fn"):
+        table.add_column(column, justify="left" if column == "category" else "right")
+    for s in result.scores:
+        table.add_row(s.category, f"{s.precision:.3f}", f"{s.recall:.3f}", str(s.tp), str(s.fp), str(s.fn))
+    table.caption = (f"clean replies passed: {result.clean_passed}/{result.clean_total}; "
+                     f"{result.checks_per_second:,.0f} checks/s")
+    out.print(table)
+    for miss in result.misses:
+        out.print(f"miss {miss['id']}: {miss['text']}\n    want {miss['expected']} {miss['evidence']}, "
+                  f"got {miss['found']} {miss['violations']}", markup=False, highlight=False)
 
 
 @app.command()

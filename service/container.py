@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from service.config import Settings
+from service.guardrails.service import Guardrails
 from service.retrieval.embeddings import Embedder, get_embedder
 from service.retrieval.hybrid import HybridRetriever
 from service.retrieval.lexical import LexicalStore
@@ -30,3 +31,7 @@ class Services:
     @cached_property
     def retriever(self) -> HybridRetriever:
         return HybridRetriever(self.settings, self.index, self.embedder, self.lexical_store)
+
+    @cached_property
+    def guardrails(self) -> Guardrails:
+        return Guardrails(self.retriever)

@@ -56,3 +56,33 @@ class Health(BaseModel):
     index: str = Field(description="Where Chroma lives: a data path or a server URL.")
     embedder: str
     shops: list[str]
+
+
+class Turn(BaseModel):
+    role: Literal["buyer", "agent"]
+    text: str
+
+
+class CheckRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={
+        "examples": [{"shop": "demo-shop", "product": "P003", "text": "亲,给您打个9折吧"}]
+    })
+
+    shop: str
+    text: str = Field(description="The reply to check: a draft or what an agent typed.")
+    product: str | None = Field(None, description="The product the chat is about: its facts are checked.")
+    history: list[Turn] = Field(default_factory=list, description="The conversation so far.")
+
+
+class ViolationOut(BaseModel):
+    rule: str = Field(examples=["authority.discount"])
+    category: Literal["authority", "grounding", "politeness", "compliance"]
+    severity: Literal["block", "warn"]
+    span: list[int] = Field(description="[start, end) character offsets in `text`.")
+    message: str
+    suggestion: str
+
+
+class CheckResponse(BaseModel):
+    verdict: Literal["pass", "warn", "block"]
+    violations: list[ViolationOut]

@@ -13,6 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from service.knowledge.documents import Document, build_documents
@@ -67,17 +68,21 @@ def pack_words(pack: Pack) -> list[str]:
 
 def ingest_pack(path: Path | str, index: ChromaIndex, embedder: Embedder, store: LexicalStore,
                 progress: Progress | None = None, max_file_bytes: int = 5 * 1024 * 1024,
-                max_products_bytes: int = 200 * 1024 * 1024) -> IngestReport:
+                max_products_bytes: int = 200 * 1024 * 1024,
+                validate: Callable[[Pack], None] | None = None) -> IngestReport:
+    """`validate` is a further check of the loaded pack by a downstream module (the guardrail
+    overrides); like load_pack it raises before anything is touched."""
     began = time.perf_counter()
     progress = progress or _Silent()
-    # Raises before anything is touched.
     pack = load_pack(path, max_file_bytes=max_file_bytes, max_products_bytes=max_products_bytes)
+    if validate is not None:
+        validate(pack)
     shop = pack.shop.id
     docs = build_documents(pack)
     words = pack_words(pack)
-    pack_hash = hashlib.sha256(
-        json.dumps([embedder.name, words, sorted(d.hash for d in docs)], ensure_ascii=False).encode()
-    ).hexdigest()[:32]
+    pack_hash = hashlib.sha256(json.dumps(
+        [embedder.name, words, sorted(d.hash for d in docs), pack.guardrails], ensure_ascii=False,
+        sort_keys=True).encode()).hexdigest()[:32]
 
     existing_name = index.collection_name(shop)
     collection = None
@@ -180,6 +185,7 @@ def _manifest(pack: Pack, pack_hash: str, embedder: str, count: int) -> dict[str
         "embedder": embedder,
         "documents": count,
         "shop_json": pack.shop.model_dump_json(),
+        "guardrails_json": json.dumps(pack.guardrails or {}, ensure_ascii=False),
         "ingested_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
 

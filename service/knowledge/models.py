@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +78,9 @@ class Pack(BaseModel):
     sections: list[Section]
     shop_source: dict[str, int] = Field(
         default_factory=dict, description="Line in shop.yaml of each policy key, for citations."
+    )
+    guardrails: dict[str, Any] | None = Field(
+        None, description="The pack's guardrails.yaml: rule additions and overrides."
     )
 
     def product(self, product_id: str) -> Product | None:

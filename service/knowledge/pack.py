@@ -51,9 +51,31 @@ def load_pack(root: Path | str, max_file_bytes: int = 5 * 1024 * 1024,
     shop, shop_lines = _load_shop(root, problems, max_file_bytes)
     products = _load_products(root, problems, max_products_bytes)
     sections = _load_handbook(root, problems, max_file_bytes)
+    guardrails = _load_guardrails(root, problems, max_file_bytes)
     if problems.items or shop is None:
         raise PackError(problems.items or [f"{root}: shop.yaml could not be read"])
-    return Pack(root=root, shop=shop, products=products, sections=sections, shop_source=shop_lines)
+    return Pack(root=root, shop=shop, products=products, sections=sections, shop_source=shop_lines,
+                guardrails=guardrails)
+
+
+def _load_guardrails(root: Path, problems: _Problems, max_bytes: int) -> dict[str, Any] | None:
+    """The optional guardrails.yaml; its rules are checked by service.guardrails at ingest."""
+    path = root / "guardrails.yaml"
+    if not path.is_file():
+        return None
+    text = _read_text(path, problems, max_bytes)
+    if text is None:
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line, message = _yaml_problem(exc)
+        problems.add(path, line, None, message)
+        return None
+    if data is not None and not isinstance(data, dict):
+        problems.add(path, 1, None, "expected a mapping with rules, severity or disable")
+        return None
+    return data
 
 
 def _read_text(path: Path, problems: _Problems, max_bytes: int) -> str | None:

@@ -91,6 +91,10 @@ class HybridRetriever:
     def catalog(self, shop: str) -> Catalog:
         return self._state(shop).catalog
 
+    def state(self, shop: str) -> _ShopState:
+        """The shop's loaded index state (raises ShopNotFound); reloaded when its pack changes."""
+        return self._state(shop)
+
     def _state(self, shop: str) -> _ShopState:
         now = time.monotonic()
         state = self._shops.get(shop)

@@ -1,0 +1,49 @@
+"""What a check knows besides the text: the shop's policy and the product's facts."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from service.knowledge.models import Policy
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+@dataclass(frozen=True)
+class ProductFacts:
+    id: str
+    name: str
+    price: float | None
+    text: str  # the product's facts document, "标签:值" lines
+    stock: int | None = None
+
+    @classmethod
+    def from_document(cls, product_id: str, name: str, text: str) -> ProductFacts:
+        price = stock = None
+        for line in text.splitlines():
+            label, _, value = line.partition(":")
+            number = _NUMBER.search(value)
+            if label == "价格" and number:
+                price = float(number.group(0))
+            elif label == "库存" and number:
+                stock = int(float(number.group(0)))
+        return cls(id=product_id, name=name, price=price, text=text, stock=stock)
+
+    def numbers(self) -> set[float]:
+        return {float(n) for n in _NUMBER.findall(self.text)}
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    policy: Policy = field(default_factory=Policy)
+    product: ProductFacts | None = None
+    policy_text: str = ""  # the shop's policy rules as rendered for retrieval
+    history: tuple[str, ...] = ()  # the buyer's messages, oldest first
+
+    def known_numbers(self) -> set[float]:
+        """Every number the reply may quote: the product's facts and the policy's."""
+        found = {float(n) for n in _NUMBER.findall(self.policy_text)}
+        if self.product is not None:
+            found |= self.product.numbers()
+        return found

@@ -1,0 +1,371 @@
+"""Detector types that rules (YAML) refer to by name, registered with `@detector`.
+
+A detector takes the rule's parameters, the text and the check context, and yields spans
+[start, end) with an optional detail for the message. Whether a rule fails open or closed
+is stated per detector below: "closed" means it flags when unsure, "open" that it stays
+silent when the context it needs (a product, a price) is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.guardrails.context import CheckContext
+
+Span = tuple[int, int, str]  # start, end, detail ("" when the rule's message says it all)
+Detector = Callable[["RuleSpec", str, CheckContext], Iterator[Span]]
+DETECTORS: dict[str, Detector] = {}
+
+CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6,
+             "七": 7, "八": 8, "九": 9, "十": 10, "半": 0.5}
+NEGATORS = re.compile(
+    r"(不|没|無|无法|别|勿|禁止|不能|不可以|不可|没办法|没法|不会|不支持|不了|并非|并不|严禁|"
+    r"不方便|不允许|不提供|拒绝|避免|不要)"
+)
+CLAUSE_END = re.compile(r"[，。！？,.!?；;\n~～]")
+SENTENCE_END = re.compile(r"[。！？!?\n]")
+NUM = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十半]+)"
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: str
+    category: str
+    severity: str
+    type: str
+    message: str
+    suggestion: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def detector(name: str) -> Callable[[Detector], Detector]:
+    def register(fn: Detector) -> Detector:
+        DETECTORS[name] = fn
+        return fn
+    return register
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def to_number(raw: str) -> float | None:
+    """'12', '3.5', '九', '十五', '两' -> number."""
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    if not raw or any(c not in CN_DIGITS for c in raw):
+        return None
+    if raw == "十":
+        return 10.0
+    if "十" in raw:
+        tens, _, ones = raw.partition("十")
+        return float((CN_DIGITS[tens] if tens else 1) * 10 + (CN_DIGITS[ones] if ones else 0))
+    if len(raw) == 2 and all(c in "一二三四五六七八九" for c in raw):  # 八五折 -> 8.5
+        return CN_DIGITS[raw[0]] + CN_DIGITS[raw[1]] / 10
+    return float(CN_DIGITS[raw[0]]) if len(raw) == 1 else None
+
+
+def clause_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    left = max((m.end() for m in CLAUSE_END.finditer(text, 0, start)), default=0)
+    right = CLAUSE_END.search(text, end)
+    return left, right.start() if right else len(text)
+
+
+def negated(text: str, start: int, window: int = 8) -> bool:
+    """A negator shortly before `start` in the same clause ("不能给您打折")."""
+    left, _ = clause_bounds(text, start, start)
+    before = text[max(left, start - window): start]
+    return bool(NEGATORS.search(before))
+
+
+def refused_after(text: str, end: int) -> bool:
+    """A refusal right after the match in the same clause ("打折是不行的", "包邮做不到")."""
+    _, right = clause_bounds(text, end, end)
+    return bool(re.search(r"(不行|不了|做不到|办不到|不可以|不能|没办法|没有的|不支持|不包)", text[end:right]))
+
+
+def compile_all(patterns: list[str]) -> list[re.Pattern[str]]:
+    return [re.compile(p, re.IGNORECASE) for p in patterns]
+
+
+def sentence_negated(text: str, start: int, end: int) -> bool:
+    """A refusal anywhere in the sentence: "其他顾客的地址……小杞不能告诉任何人"."""
+    left = max((m.end() for m in SENTENCE_END.finditer(text, 0, start)), default=0)
+    right = SENTENCE_END.search(text, end)
+    return bool(NEGATORS.search(text[left:right.start() if right else len(text)]))
+
+
+def _matches(rule: RuleSpec, text: str, patterns: list[re.Pattern[str]]) -> Iterator[Span]:
+    allow = [a for a in rule.params.get("allow", [])]
+    negatable = rule.params.get("negatable", False)
+    whole_sentence = rule.params.get("negation") == "sentence"
+    for pattern in patterns:
+        for m in pattern.finditer(text):
+            if any(text.find(a, max(0, m.start() - len(a)), m.end() + len(a)) != -1
+                   and _overlaps(text, a, m.start(), m.end()) for a in allow):
+                continue
+            if negatable and (negated(text, m.start()) or refused_after(text, m.end())):
+                continue
+            if whole_sentence and sentence_negated(text, m.start(), m.end()):
+                continue
+            yield m.start(), m.end(), ""
+
+
+def _overlaps(text: str, word: str, start: int, end: int) -> bool:
+    for m in re.finditer(re.escape(word), text):
+        if m.start() < end and start < m.end():
+            return True
+    return False
+
+
+# --- generic detectors (fail closed: they flag what they match) ----------------------------
+
+
+@detector("phrases")
+def phrases(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Literal phrases. Params: phrases, allow (words that contain a match and are fine),
+    negatable (skip when refused: "不能加微信")."""
+    yield from _matches(rule, text, [re.compile(re.escape(p), re.IGNORECASE) for p in rule.params["phrases"]])
+
+
+@detector("regex")
+def regex(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Regular expressions. Params: patterns, allow, negatable."""
+    yield from _matches(rule, text, rule.params["_compiled"])
+
+
+@detector("second_person")
+def second_person(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """你 addressing the buyer. Params: allow (words where 你 is fine, e.g. 迷你)."""
+    allow = rule.params.get("allow", [])
+    for m in re.finditer("你", text):
+        if any(_overlaps(text, word, m.start(), m.end()) for word in allow):
+            continue
+        yield m.start(), m.end(), ""
+
+
+@detector("max_length")
+def max_length(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Longer than `max_chars`: chat replies are read on a phone."""
+    limit = int(rule.params.get("max_chars", 300))
+    if len(text) > limit:
+        yield limit, len(text), f"{len(text)} 字,超过 {limit} 字"
+
+
+# --- authority (read from the shop's policy) -----------------------------------------------
+
+DISCOUNT_RATE = re.compile(rf"{NUM}\s*折")
+PRICE_CUT = re.compile(rf"(便宜|优惠|减|少收|让|抹掉?|立减|降|少算)(您|你|了)?\s*{NUM}\s*(元|块)")
+
+
+@detector("discount")
+def discount(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Discounts and price changes beyond policy. Fails closed on price cuts, open on 折
+    figures the policy allows. Params: phrases (price-change wording)."""
+    policy = ctx.policy
+    for m in DISCOUNT_RATE.finditer(text):
+        rate = to_number(m.group(1))
+        if rate is None or not 0 < rate < 10 or negated(text, m.start()) or refused_after(text, m.end()):
+            continue
+        if (10 - rate) * 10 > policy.max_discount_percent + 1e-9:
+            yield m.start(), m.end(), f"{m.group(0)} 超出可给的折扣({policy.max_discount_percent:g}%)"
+    if policy.price_adjustable and policy.max_discount_percent > 0:
+        return
+    for m in PRICE_CUT.finditer(text):
+        if not (negated(text, m.start()) or refused_after(text, m.end())):
+            yield m.start(), m.end(), ""
+    yield from _matches(rule, text, rule.params["_compiled"])
+
+
+GIFT = re.compile(
+    # 送人/送礼/送长辈 name a recipient, 赠品 is a noun, 送货/送到 is delivery: none is a gift.
+    rf"(?<![配运快递])(加送|多送|再送|附赠|赠送|送|赠)"
+    rf"(?![货到达出去回人礼品长辈朋友爸妈父母领导客户老师同事孩子家人给他给她])(给)?(您|你)?(再)?{NUM}?\s*"
+    r"(个|份|袋|罐|盒|包|瓶|只|支|斤|块)?([\u4e00-\u9fffA-Za-z]{1,8})"
+)
+
+
+GENERIC_GIFT = re.compile(r"^(小)?(赠品|礼物|礼品|小礼|福利)")
+
+
+@detector("gift")
+def gift(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Gifts outside `gifts.allowed` or above `max_per_order`. Fails closed."""
+    gifts = ctx.policy.gifts
+    allowed = [re.sub(rf"{NUM}(个|份|袋|罐|盒|包|瓶|只)$", "", g) for g in gifts.allowed]
+    for m in GIFT.finditer(text):
+        if negated(text, m.start()) or refused_after(text, m.end()):
+            continue
+        item = m.group(7)
+        qty = to_number(m.group(5)) if m.group(5) else 1.0
+        if item.startswith(("您", "的", "什么", "啥", "给")):
+            continue
+        matched = next((a for a in allowed if a and (a in item or item.startswith(a[:2]))), None)
+        if matched is None and GENERIC_GIFT.match(item):
+            matched = item  # "送一份小赠品": the quantity is checked, the item is unnamed
+        if matched is None:
+            if gifts.allowed or gifts.max_per_order == 0:
+                yield m.start(), m.end(), f"“{item}”不在可赠送的礼品里"
+        elif qty is not None and qty > gifts.max_per_order:
+            yield m.start(), m.end(), f"每单最多送 {gifts.max_per_order} 份"
+
+
+FREE_SHIPPING = re.compile(r"(包邮|免邮|免运费|不收运费|运费(我们|店铺|小店)?(来出|出了|承担|包了))")
+
+
+@detector("free_shipping")
+def free_shipping(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Free shipping the policy does not give. Fails open without a product (the order total
+    is unknown), closed for excluded regions."""
+    policy = ctx.policy
+    threshold = policy.free_shipping_min_order
+    excluded = list(policy.model_extra.get("free_shipping_excluded_regions", []) if policy.model_extra else [])
+    for m in FREE_SHIPPING.finditer(text):
+        if negated(text, m.start()) or refused_after(text, m.end()):
+            continue
+        left, right = clause_bounds(text, m.start(), m.end())
+        sentence = text[left:right]
+        if threshold is None:
+            yield m.start(), m.end(), "本店不设包邮"
+            continue
+        if re.search(rf"满\s*{threshold:g}|{threshold:g}\s*元", sentence):
+            continue  # stating the rule, not granting it
+        region = next((r for r in excluded if r in sentence), None)
+        if region and not re.search(r"(除外|不包|补|加)", text[left:right]):
+            yield m.start(), m.end(), f"{region}不在包邮范围"
+        elif ctx.product is not None and ctx.product.price is not None and ctx.product.price < threshold:
+            if not re.search(r"(凑|满|加购|再买|两件|两罐|两袋|一起)", text):
+                yield m.start(), m.end(), f"这款 {ctx.product.price:g} 元,不满 {threshold:g} 元"
+
+
+COMPENSATION = re.compile(rf"{NUM}\s*(元|块)(钱)?(的)?\s*(红包|优惠券|券|补偿|现金|无门槛)?")
+COMPENSATION_WORDS = re.compile(r"(补偿|赔|红包|优惠券|券|退您|返您|补您|补给您|返现|退给您|退还您|补贴)")
+
+
+@detector("compensation")
+def compensation(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Compensation above `compensation_max_cny`. Fails open when no compensation word is
+    in the clause (the amount may be a price)."""
+    cap = ctx.policy.compensation_max_cny
+    for m in COMPENSATION.finditer(text):
+        amount = to_number(m.group(1))
+        left, right = clause_bounds(text, m.start(), m.end())
+        if amount is None or not COMPENSATION_WORDS.search(text[left:right]):
+            continue
+        if re.search(r"(满|价|售价|运费|邮费|差价|补\s*$)", text[max(left, m.start() - 3):m.start()]):
+            continue
+        if amount > cap + 1e-9 and not negated(text, m.start(), window=12) and not refused_after(text, m.end()):
+            yield m.start(), m.end(), f"超过可自行补偿的 {cap:g} 元"
+
+
+DISPATCH = re.compile(rf"(今天|今晚|马上|立刻|立即|当天|{NUM}\s*(个)?小时(内|之内)?)\s*(就|都)?(能|可以|会)?(给您)?(安排)?(发货|发出|发走|寄出|发)")
+ARRIVAL = re.compile(rf"(今天|明天|后天|{NUM}\s*天(内|之内|以内)?)\s*(就|肯定|一定|保证)?(能|可以|会)?(送到|到货|收到|送达|到)")
+REGION_DAYS = {"same_province": ("宁夏", "银川", "中卫", "同省", "省内"), "remote": ("新疆", "西藏")}
+
+
+@detector("speed")
+def speed(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Dispatch or delivery faster than the policy. Fails closed on dispatch promises."""
+    policy = ctx.policy
+    for m in DISPATCH.finditer(text):
+        if negated(text, m.start()) or refused_after(text, m.end()):
+            continue
+        hours = to_number(m.group(2)) if m.group(2) else 0.0
+        if hours is not None and hours < policy.dispatch_within_hours:
+            if re.search(r"(最晚|最迟|之内|以内|内)", m.group(0)) and hours >= policy.dispatch_within_hours:
+                continue
+            yield m.start(), m.end(), f"发货承诺快于 {policy.dispatch_within_hours} 小时"
+    region = "other"
+    scope = text + " ".join(ctx.history)
+    for key, names in REGION_DAYS.items():
+        if any(n in scope for n in names):
+            region = key
+    days_range = policy.delivery_days.get(region) or policy.delivery_days.get("other")
+    low = to_number(str(days_range).split("-")[0]) if days_range else None
+    if low is None:
+        return
+    for m in ARRIVAL.finditer(text):
+        if negated(text, m.start()) or refused_after(text, m.end()):
+            continue
+        days = {"今天": 0.0, "明天": 1.0, "后天": 2.0}.get(m.group(1)) if not m.group(2) else to_number(m.group(2))
+        if days is None:
+            continue
+        if re.search(r"(大概|一般|预计|左右|约|通常|正常)", text[max(0, m.start() - 6):m.end() + 3]) and days >= low:
+            continue
+        if days < low:
+            yield m.start(), m.end(), f"到货承诺快于政策({days_range} 天)"
+
+
+# --- grounding (facts and policy) ----------------------------------------------------------
+
+PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(元|块)")
+PRICE_CONTEXT = re.compile(r"(这款|这个|这罐|这袋|这盒|它|价格|售价|现价|到手价|只要|才|卖|价|一罐|一袋|一盒|单价)")
+SHELF = re.compile(rf"保质期\S{{0,4}}?{NUM}\s*(个月|年|天)")
+RETURN_DAYS = re.compile(rf"{NUM}\s*天(无理由|内无理由|退换|包退|退货)")
+STOCK_CLAIM = re.compile(r"(有货|有现货|现货|库存充足|货很足|马上就?能?发|随时能拍|可以直接拍|直接拍就行)")
+UNIT_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(克|g|G|kg|公斤|斤|毫升|ml|个月|年|天|小时|粒|袋|罐|%)")
+
+
+@detector("facts")
+def facts(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Claims that contradict the product's facts or the policy (block), and numbers nothing
+    supports (reported by `unsupported_numbers`). Fails open without a product for product
+    facts; policy facts are always checked."""
+    policy = ctx.policy
+    product = ctx.product
+    if product is not None and product.price is not None:
+        known = ctx.known_numbers()
+        for m in PRICE.finditer(text):
+            value = float(m.group(1))
+            left, _ = clause_bounds(text, m.start(), m.end())
+            context = text[left:m.start()]
+            if value in known or _is_multiple(value, product.price):
+                continue
+            if PRICE_CONTEXT.search(context) and not COMPENSATION_WORDS.search(context):
+                yield m.start(), m.end(), f"标价 {product.price:g} 元"
+        shelf = _fact_number(product.text, "保质期")
+        for m in SHELF.finditer(text):
+            value = to_number(m.group(1))
+            unit = m.group(2)
+            months = value * 12 if unit == "年" and value is not None else value
+            if shelf is not None and months is not None and unit != "天" and abs(months - shelf) > 1e-9:
+                yield m.start(), m.end(), f"保质期应为 {shelf:g} 个月"
+        if product.stock == 0:
+            for m in STOCK_CLAIM.finditer(text):
+                if not negated(text, m.start()):
+                    yield m.start(), m.end(), "这款目前缺货"
+    for m in RETURN_DAYS.finditer(text):
+        value = to_number(m.group(1))
+        if value is not None and value != policy.returns.no_reason_days and "无理由" in m.group(0):
+            yield m.start(), m.end(), f"无理由退换为 {policy.returns.no_reason_days} 天"
+
+
+@detector("unsupported_numbers")
+def unsupported_numbers(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """A quantity with a unit that neither the product's facts nor the policy contain.
+    Fails open without a product (nothing to compare against)."""
+    if ctx.product is None:
+        return
+    known = ctx.known_numbers()
+    for m in UNIT_NUMBER.finditer(text):
+        value = float(m.group(1))
+        if value in known or (m.group(2) == "斤" and value * 500 in known) or value in (1.0, 0.0):
+            continue
+        yield m.start(), m.end(), ""
+
+
+def _is_multiple(value: float, price: float) -> bool:
+    return any(abs(value - price * n) < 0.01 for n in range(2, 11))
+
+
+def _fact_number(text: str, label: str) -> float | None:
+    for line in text.splitlines():
+        if line.startswith(label + ":"):
+            m = re.search(r"(\d+(?:\.\d+)?)\s*(个月|年)", line)
+            if m:
+                return float(m.group(1)) * (12 if m.group(2) == "年" else 1)
+    return None
