@@ -189,3 +189,16 @@ def test_check_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert passed.exit_code == 0 and "verdict: pass" in passed.stdout
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("text", "fixed", "still"), [
+    ("你好，这款是你要的吗", "您好，这款是您要的吗", "pass"),
+    ("这是最好的枸杞！！！", "这是很好的枸杞！", "pass"),
+    ("迷你装给你留着", "迷你装给您留着", "pass"),
+    ("给你打个9折", "给您打个9折", "block"),   # the discount needs a person, not a repair
+])
+def test_repair(demo: Services, text: str, fixed: str, still: str) -> None:
+    result = demo.guardrails.check_and_repair("demo-shop", text)
+    assert result.text == fixed
+    assert result.changes and all(c.before != c.after for c in result.changes)
+    assert result.result is not None and result.result.verdict == still

@@ -10,6 +10,7 @@ from service.errors import PackError, ProductNotFound
 from service.guardrails.checker import RuleError, RuleSet, validate_text
 from service.guardrails.context import CheckContext, ProductFacts
 from service.guardrails.models import CheckResult
+from service.guardrails.repair import Repair, repair
 from service.knowledge.models import Pack, Policy
 from service.retrieval.hybrid import HybridRetriever
 
@@ -32,6 +33,8 @@ class Guardrails:
         self.retriever = retriever
         self.rules = rules or builtin_rules()
         self._shop_cache: dict[tuple[str, str], tuple[RuleSet, Policy, str]] = {}
+        # Product facts by (shop, pack hash, product): a new pack makes old entries unreachable.
+        self._facts: dict[tuple[str, str, str], ProductFacts | None] = {}
 
     def _shop(self, shop: str) -> tuple[RuleSet, Policy, str]:
         state = self.retriever.state(shop)  # raises ShopNotFound
@@ -56,9 +59,14 @@ class Guardrails:
             state = self.retriever.state(shop)
             if product not in state.catalog:
                 raise ProductNotFound(f"shop {shop!r} has no product {product!r}")
-            hits = self.retriever.index.get(state.collection, [f"product:{product}"])
-            if hits:
-                facts = ProductFacts.from_document(product, state.catalog.names[product], hits[0].text)
+            key = (shop, state.pack_hash, product)
+            if key not in self._facts:
+                if len(self._facts) > 10_000:
+                    self._facts.clear()
+                hits = self.retriever.index.get(state.collection, [f"product:{product}"])
+                self._facts[key] = (ProductFacts.from_document(product, state.catalog.names[product], hits[0].text)
+                                    if hits else None)
+            facts = self._facts[key]
         buyer = tuple(str(t.get("text", "")) for t in history or [] if t.get("role") == "buyer")
         return CheckContext(policy=policy, product=facts, policy_text=policy_text, history=buyer)
 
@@ -67,3 +75,11 @@ class Guardrails:
         validate_text(text)
         rules, _, _ = self._shop(shop)
         return rules.check(text, self.context(shop, product, history))
+
+    def check_and_repair(self, shop: str, text: str, product: str | None = None,
+                         history: list[dict[str, Any]] | None = None) -> Repair:
+        """Check, apply the safe repairs, and check the repaired text again."""
+        validate_text(text)
+        rules, _, _ = self._shop(shop)
+        ctx = self.context(shop, product, history)
+        return repair(rules, rules.check(text, ctx), ctx)
