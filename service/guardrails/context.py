@@ -40,10 +40,17 @@ class CheckContext:
     product: ProductFacts | None = None
     policy_text: str = ""  # the shop's policy rules as rendered for retrieval
     history: tuple[str, ...] = ()  # the buyer's messages, oldest first
+    mentioned: tuple[ProductFacts, ...] = ()  # other products the reply names
+
+    def products(self) -> tuple[ProductFacts, ...]:
+        return ((self.product,) if self.product is not None else ()) + self.mentioned
+
+    def prices(self) -> set[float]:
+        return {p.price for p in self.products() if p.price is not None}
 
     def known_numbers(self) -> set[float]:
         """Every number the reply may quote: the product's facts and the policy's."""
         found = {float(n) for n in _NUMBER.findall(self.policy_text)}
-        if self.product is not None:
-            found |= self.product.numbers()
+        for product in self.products():
+            found |= product.numbers()
         return found

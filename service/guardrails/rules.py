@@ -22,9 +22,11 @@ DETECTORS: dict[str, Detector] = {}
 CN_DIGITS = {"零": 0, "一": 1, "二": 2, "两": 2, "俩": 2, "三": 3, "四": 4, "五": 5, "六": 6,
              "七": 7, "八": 8, "九": 9, "十": 10, "半": 0.5}
 NEGATORS = re.compile(
-    r"(不|没|無|无法|别|勿|禁止|不能|不可以|不可|没办法|没法|不会|不支持|不了|并非|并不|严禁|"
-    r"不方便|不允许|不提供|拒绝|避免|不要)"
+    # 不过 (but), 不错 (good), 不少 (many) … contain 不 and negate nothing.
+    r"(不(?![过错少仅但久管如好客用到满够])|没(?![关事])|無|无法|别|勿|禁止|没办法|没法|并非|严禁|"
+    r"拒绝|避免)"
 )
+QUALITY_CONTEXT = re.compile(r"(质量|坏|碎|破损|压坏|压扁|发霉|少发|漏发|发错|补发|补寄|变质|胀袋|虫|漏液|过期)")
 CLAUSE_END = re.compile(r"[，。！？,.!?；;\n~～]")
 SENTENCE_END = re.compile(r"[。！？!?\n]")
 NUM = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十半]+)"
@@ -99,10 +101,17 @@ def sentence_negated(text: str, start: int, end: int) -> bool:
     return bool(NEGATORS.search(text[left:right.start() if right else len(text)]))
 
 
-def _matches(rule: RuleSpec, text: str, patterns: list[re.Pattern[str]]) -> Iterator[Span]:
+def _matches(rule: RuleSpec, text: str, patterns: list[re.Pattern[str]],
+             ctx: CheckContext | None = None) -> Iterator[Span]:
+    ctx = ctx or CheckContext()
     allow = [a for a in rule.params.get("allow", [])]
     negatable = rule.params.get("negatable", False)
     whole_sentence = rule.params.get("negation") == "sentence"
+    unless = rule.params.get("unless_context", [])
+    if unless:
+        scope = text + " ".join(ctx.history)
+        if any(word in scope for word in unless):
+            return
     for pattern in patterns:
         for m in pattern.finditer(text):
             if any(text.find(a, max(0, m.start() - len(a)), m.end() + len(a)) != -1
@@ -129,13 +138,15 @@ def _overlaps(text: str, word: str, start: int, end: int) -> bool:
 def phrases(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     """Literal phrases. Params: phrases, allow (words that contain a match and are fine),
     negatable (skip when refused: "不能加微信")."""
-    yield from _matches(rule, text, [re.compile(re.escape(p), re.IGNORECASE) for p in rule.params["phrases"]])
+    yield from _matches(rule, text, [re.compile(re.escape(p), re.IGNORECASE) for p in rule.params["phrases"]], ctx)
 
 
 @detector("regex")
 def regex(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
-    """Regular expressions. Params: patterns, allow, negatable."""
-    yield from _matches(rule, text, rule.params["_compiled"])
+    """Regular expressions. Params: patterns, allow, negatable, negation: sentence (a refusal
+    anywhere in the sentence counts), unless_context (words in the text or the buyer's
+    messages that make the wording legitimate, e.g. a quality problem)."""
+    yield from _matches(rule, text, rule.params["_compiled"], ctx)
 
 
 @detector("second_person")
@@ -159,6 +170,7 @@ def max_length(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
 # --- authority (read from the shop's policy) -----------------------------------------------
 
 DISCOUNT_RATE = re.compile(rf"{NUM}\s*折")
+CHARGE = re.compile(r"(给您|算您|就给您|收您)(就)?算?\s*(\d+(?:\.\d+)?)\s*(元|块)?(?!\s*(个|天|小时|克|g|斤|%))")
 PRICE_CUT = re.compile(rf"(便宜|优惠|减|少收|让|抹掉?|立减|降|少算)(您|你|了)?\s*{NUM}\s*(元|块)")
 
 
@@ -169,6 +181,8 @@ def discount(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     policy = ctx.policy
     for m in DISCOUNT_RATE.finditer(text):
         rate = to_number(m.group(1))
+        if rate is not None and 10 < rate < 100:
+            rate /= 10  # 95折 is 9.5折
         if rate is None or not 0 < rate < 10 or negated(text, m.start()) or refused_after(text, m.end()):
             continue
         if (10 - rate) * 10 > policy.max_discount_percent + 1e-9:
@@ -178,12 +192,20 @@ def discount(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     for m in PRICE_CUT.finditer(text):
         if not (negated(text, m.start()) or refused_after(text, m.end())):
             yield m.start(), m.end(), ""
-    yield from _matches(rule, text, rule.params["_compiled"])
+    prices = ctx.prices()
+    for m in CHARGE.finditer(text):
+        value = float(m.group(3))
+        if prices and any(abs(value - p * n) < 0.01 for p in prices for n in range(1, 11)):
+            continue  # quoting the listed price (or a multiple) is not a discount
+        if not negated(text, m.start()):
+            yield m.start(), m.end(), ""
+    yield from _matches(rule, text, rule.params["_compiled"], ctx)
 
 
 GIFT = re.compile(
     # 送人/送礼/送长辈 name a recipient, 赠品 is a noun, 送货/送到 is delivery: none is a gift.
-    rf"(?<![配运快递])(加送|多送|再送|附赠|赠送|送|赠)"
+    # "给您加一份试吃装" gives too; "您再加一罐" is the buyer buying more, not a gift.
+    rf"(?<![配运快递])(加送|多送|再送|附赠|赠送|送|赠|给您加|给您塞|给您放|给你加)"
     rf"(?![货到达出去回人礼品长辈朋友爸妈父母领导客户老师同事孩子家人给他给她])(给)?(您|你)?(再)?{NUM}?\s*"
     r"(个|份|袋|罐|盒|包|瓶|只|支|斤|块)?([\u4e00-\u9fffA-Za-z]{1,8})"
 )
@@ -224,9 +246,12 @@ def free_shipping(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
     policy = ctx.policy
     threshold = policy.free_shipping_min_order
     excluded = list(policy.model_extra.get("free_shipping_excluded_regions", []) if policy.model_extra else [])
+    quality = bool(QUALITY_CONTEXT.search(text + " ".join(ctx.history)))
     for m in FREE_SHIPPING.finditer(text):
         if negated(text, m.start()) or refused_after(text, m.end()):
             continue
+        if quality and m.group(0).startswith("运费"):
+            continue  # the seller pays shipping for quality problems: policy, not a favour
         left, right = clause_bounds(text, m.start(), m.end())
         sentence = text[left:right]
         if threshold is None:
@@ -262,7 +287,7 @@ def compensation(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]
             yield m.start(), m.end(), f"超过可自行补偿的 {cap:g} 元"
 
 
-DISPATCH = re.compile(rf"(今天|今晚|马上|立刻|立即|当天|{NUM}\s*(个)?小时(内|之内)?)\s*(就|都)?(能|可以|会)?(给您)?(安排)?(发货|发出|发走|寄出|发)")
+DISPATCH = re.compile(r"(今天|今晚|马上|立刻|立即|当天|明天|明早|明天上午|明天下午)\s*(就|都|一定|肯定)?(能|可以|会)?(给您)?(安排)?(发货|发出|发走|寄出|发)")
 ARRIVAL = re.compile(rf"(今天|明天|后天|{NUM}\s*天(内|之内|以内)?)\s*(就|肯定|一定|保证)?(能|可以|会)?(送到|到货|收到|送达|到)")
 REGION_DAYS = {"same_province": ("宁夏", "银川", "中卫", "同省", "省内"), "remote": ("新疆", "西藏")}
 
@@ -274,11 +299,8 @@ def speed(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     for m in DISPATCH.finditer(text):
         if negated(text, m.start()) or refused_after(text, m.end()):
             continue
-        hours = to_number(m.group(2)) if m.group(2) else 0.0
-        if hours is not None and hours < policy.dispatch_within_hours:
-            if re.search(r"(最晚|最迟|之内|以内|内)", m.group(0)) and hours >= policy.dispatch_within_hours:
-                continue
-            yield m.start(), m.end(), f"发货承诺快于 {policy.dispatch_within_hours} 小时"
+        # (A stated number of hours is a claim about the policy: grounding checks it.)
+        yield m.start(), m.end(), f"发货承诺快于 {policy.dispatch_within_hours} 小时"
     region = "other"
     scope = text + " ".join(ctx.history)
     for key, names in REGION_DAYS.items():
@@ -291,6 +313,8 @@ def speed(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     for m in ARRIVAL.finditer(text):
         if negated(text, m.start()) or refused_after(text, m.end()):
             continue
+        if re.search(r"\d\s*[-~到至]\s*$", text[max(0, m.start() - 3):m.start()]):
+            continue  # "3-5天到" states the policy's range: grounding checks it
         days = {"今天": 0.0, "明天": 1.0, "后天": 2.0}.get(m.group(1)) if not m.group(2) else to_number(m.group(2))
         if days is None:
             continue
