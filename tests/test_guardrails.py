@@ -44,7 +44,7 @@ TABLE = [
     ("亲，这款59.9元", "P003", {}),
     ("这款49.9元", "P003", {"grounding.contradiction": "49.9元"}),
     ("这款保质期12个月", "P003", {"grounding.contradiction": "保质期12个月"}),
-    ("亲，15天无理由退换", None, {"grounding.contradiction": "15天无理由"}),
+    ("亲，15天无理由退换", None, {"grounding.policy": "15天无理由"}),
     ("亲，支持7天无理由退换哦", None, {}),
     ("有货的亲，拍下就发", "P010", {"grounding.contradiction": "有货"}),
     # politeness

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.knowledge.models import Policy
 
@@ -33,6 +34,13 @@ class ProductFacts:
     def numbers(self) -> set[float]:
         return {float(n) for n in _NUMBER.findall(self.text)}
 
+    def fact(self, label: str) -> str:
+        for line in self.text.splitlines():
+            key, _, value = line.partition(":")
+            if key == label:
+                return value
+        return ""
+
 
 @dataclass(frozen=True)
 class CheckContext:
@@ -41,6 +49,8 @@ class CheckContext:
     policy_text: str = ""  # the shop's policy rules as rendered for retrieval
     history: tuple[str, ...] = ()  # the buyer's messages, oldest first
     mentioned: tuple[ProductFacts, ...] = ()  # other products the reply names
+    shop_prices: frozenset[float] = frozenset()  # every listed price in the shop
+    shop: dict[str, Any] = field(default_factory=dict)  # shop.yaml, for fields beyond the policy
 
     def products(self) -> tuple[ProductFacts, ...]:
         return ((self.product,) if self.product is not None else ()) + self.mentioned

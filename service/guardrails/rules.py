@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.guardrails.context import CheckContext
+from service.guardrails.context import CheckContext, ProductFacts
 
 Span = tuple[int, int, str]  # start, end, detail ("" when the rule's message says it all)
 Detector = Callable[["RuleSpec", str, CheckContext], Iterator[Span]]
@@ -329,43 +329,165 @@ def speed(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
 PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(元|块)")
 PRICE_CONTEXT = re.compile(r"(这款|这个|这罐|这袋|这盒|它|价格|售价|现价|到手价|只要|才|卖|价|一罐|一袋|一盒|单价)")
 SHELF = re.compile(rf"保质期\S{{0,4}}?{NUM}\s*(个月|年|天)")
-RETURN_DAYS = re.compile(rf"{NUM}\s*天(无理由|内无理由|退换|包退|退货)")
+RETURN_DAYS = re.compile(rf"{NUM}\s*天(内)?(都)?(可以)?(无理由|退换|包退|退货)")
 STOCK_CLAIM = re.compile(r"(有货|有现货|现货|库存充足|货很足|马上就?能?发|随时能拍|可以直接拍|直接拍就行)")
 UNIT_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(克|g|G|kg|公斤|斤|毫升|ml|个月|年|天|小时|粒|袋|罐|%)")
 
 
+PLACES = ("宁夏", "中宁", "中卫", "银川", "青海", "柴达木", "诺木洪", "格尔木", "新疆", "若羌", "和田", "阿克苏",
+          "吐鲁番", "库车", "阿图什", "莎车", "哈密", "喀什", "甘肃", "内蒙古", "河北", "山东", "山西", "陕西",
+          "西安", "云南", "漾濞", "华坪", "四川", "广东", "广西", "海南", "福建", "莆田", "浙江", "临安", "江苏",
+          "东北", "黑龙江", "伊春", "吉林", "辽宁", "长白山", "美国", "加州", "越南", "泰国", "澳洲", "智利",
+          "土耳其", "伊朗")
+ORIGIN_CLAIM = re.compile(rf"(是|产自|来自|产地是|产地在|原产地是|都是|也是)?({'|'.join(PLACES)})[\u4e00-\u9fff]{{0,4}}?(产的|产|的货|的)")
+SCARCITY = re.compile(r"(只剩|仅剩|就剩|只有)(最后)?\s*(\d+|[一二两三四五六七八九十几]+)\s*(十几|几十)?(盒|罐|袋|件|份|包|箱|瓶)")
+STOCK_WORDS = re.compile(r"(库存|有货|现货|没货|缺货|补货|到货)")
+
+
 @detector("facts")
 def facts(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
-    """Claims that contradict the product's facts or the policy (block), and numbers nothing
-    supports (reported by `unsupported_numbers`). Fails open without a product for product
-    facts; policy facts are always checked."""
-    policy = ctx.policy
-    product = ctx.product
-    if product is not None and product.price is not None:
-        known = ctx.known_numbers()
-        for m in PRICE.finditer(text):
-            value = float(m.group(1))
-            left, _ = clause_bounds(text, m.start(), m.end())
-            context = text[left:m.start()]
-            if value in known or _is_multiple(value, product.price):
-                continue
-            if PRICE_CONTEXT.search(context) and not COMPENSATION_WORDS.search(context):
-                yield m.start(), m.end(), f"标价 {product.price:g} 元"
+    """Claims that contradict the facts of the product in the chat or of a product the reply
+    names: prices, shelf life, stock, origin. A price of any product in the shop is accepted
+    unless the clause says it is this product's. Fails open without products."""
+    known = ctx.known_numbers()
+    for m in PRICE.finditer(text):
+        value = float(m.group(1))
+        left, right = clause_bounds(text, m.start(), m.end())
+        before = text[left:m.start()]
+        if COMPENSATION_WORDS.search(text[left:right]) or re.search(r"(运费|邮费|差价|满|还差|合计|一共|共|总共)", before):
+            continue
+        named = [p for p in ctx.products() if p.price is not None and _names(p, text[left:right])]
+        if not named and ctx.product is not None and ctx.product.price is not None and PRICE_CONTEXT.search(before):
+            named = [ctx.product]
+        if named:
+            if not any(abs(value - p.price) < 0.01 or _is_multiple(value, p.price) for p in named):  # type: ignore[operator]
+                yield m.start(), m.end(), f"标价 {'/'.join(f'{p.price:g}' for p in named)} 元"
+        elif ctx.shop_prices and value not in ctx.shop_prices and value not in known and PRICE_CONTEXT.search(before):
+            yield m.start(), m.end(), "店里没有这个价格"
+    for product in ctx.products():
         shelf = _fact_number(product.text, "保质期")
         for m in SHELF.finditer(text):
+            if product is not ctx.product and not _names(product, text[max(0, m.start() - 20):m.start()]):
+                continue
             value = to_number(m.group(1))
-            unit = m.group(2)
-            months = value * 12 if unit == "年" and value is not None else value
-            if shelf is not None and months is not None and unit != "天" and abs(months - shelf) > 1e-9:
+            months = value * 12 if m.group(2) == "年" and value is not None else value
+            if shelf is not None and months is not None and m.group(2) != "天" and abs(months - shelf) > 1e-9:
                 yield m.start(), m.end(), f"保质期应为 {shelf:g} 个月"
-        if product.stock == 0:
-            for m in STOCK_CLAIM.finditer(text):
-                if not negated(text, m.start()):
-                    yield m.start(), m.end(), "这款目前缺货"
+    yield from _stock_claims(text, ctx)
+    yield from _origin_claims(text, ctx)
+
+
+def _names(product: ProductFacts, snippet: str) -> bool:
+    """Does `snippet` name the product (its name without the brand, or an alias)?"""
+    aliases = [a for a in product.fact("又称").split("、") if len(a) >= 2]
+    core = product.name.split()
+    # Name parts shorter than three characters (袋装, 罐装) are shared by many products.
+    parts = [t for t in (core[1:] if len(core) > 1 else core) if len(t) >= 3]
+    return any(t in snippet for t in [*aliases, *parts])
+
+
+def _stock_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
+    for m in STOCK_CLAIM.finditer(text):
+        if negated(text, m.start()):
+            continue
+        left, right = clause_bounds(text, m.start(), m.end())
+        sentence = text[max(0, left - 30):right]
+        named = [p for p in ctx.mentioned if _names(p, sentence)]
+        target = named[0] if named else ctx.product
+        if target is not None and target.stock == 0:
+            yield m.start(), m.end(), f"{target.name.split()[-1] if target.name else '这款'}目前缺货"
+    for m in SCARCITY.finditer(text):
+        target = ctx.product or (ctx.mentioned[0] if ctx.mentioned else None)
+        amount = to_number(m.group(3)) if m.group(3) not in ("几",) else 9.0
+        if m.group(4):
+            amount = (amount or 1) * 10 + 9
+        if target is not None and target.stock is not None and amount is not None and target.stock > amount * 3:
+            yield m.start(), m.end(), f"库存 {target.stock}"
+
+
+def _origin_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
+    warehouse = str(ctx.shop.get("warehouse", ""))
+    for m in re.finditer(rf"(从)?({'|'.join(PLACES)})[\u4e00-\u9fff]{{0,3}}(仓库|仓)?(发货|发出|发的货)", text):
+        if warehouse and m.group(2) not in warehouse and not negated(text, m.start()):
+            yield m.start(), m.end(), f"发货地是{warehouse}"
+    for m in ORIGIN_CLAIM.finditer(text):
+        place = m.group(2)
+        left, right = clause_bounds(text, m.start(), m.end())
+        sentence = text[max(0, left - 25):right]
+        named = [p for p in ctx.products() if _names(p, sentence)]
+        candidates = named or ([ctx.product] if ctx.product is not None else [])
+        if not candidates or negated(text, m.start()):
+            continue
+        if re.search(r"(发货|仓库|快递|地区|包邮|运费|补)", text[m.end():right]):
+            continue  # a place in a shipping sentence is a destination, not an origin
+        if all(place not in p.fact("产地") + p.name + p.fact("备注") + p.fact("又称") for p in candidates):
+            yield m.start(), m.end(), f"产地是{candidates[0].fact('产地') or '详情页所写'}"
+
+
+POLICY_DISPATCH = re.compile(r"(\d+)\s*(个)?小时(内|之内|以内)?[^，。！？]{0,3}(发货|发出|安排发货)")
+POLICY_RANGE = re.compile(r"(\d+)\s*[-~到至]\s*(\d+)\s*(个)?(工作日|天)")
+POLICY_THRESHOLD = re.compile(r"满\s*(\d+(?:\.\d+)?)\s*(元|块)?\s*(就|即可|才)?(全国)?(包邮|免邮|免运费)")
+POLICY_FEE = re.compile(r"补\s*(\d+(?:\.\d+)?)\s*(元|块)(的)?(运费|邮费|差价)?")
+CLAIM_WINDOW = re.compile(r"(\d+)\s*(天|小时)(内|之内|以内)[^，。！？]{0,8}(拍照|联系|反馈|申请|提出)")
+COD_CLAIM = re.compile(r"(可以|支持|能|也能)(货到付款|到付)")
+SERVICE_HOURS = re.compile(r"(早上?|上午)?\s*(\d{1,2})\s*(点|:00)\s*(到|至|-|~)\s*(晚上?|下午)?\s*(\d{1,2})\s*(点|:00)")
+UNPAID_CLOSE = re.compile(r"(\d+)\s*小时(后|内|之后)?[^，。！？]{0,4}(自动)?(关闭|取消)")
+REGIONS = {"same_province": ("宁夏", "银川", "中卫", "省内", "同省", "本地"), "remote": ("新疆", "西藏", "偏远")}
+
+
+@detector("policy_claims")
+def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
+    """Statements of the shop's own rules that get them wrong: dispatch hours, delivery days
+    by region, free-shipping threshold, surcharges, return and claim windows, cash on
+    delivery, service hours. Fields a shop.yaml does not have are not checked (fails open)."""
+    policy, extra = ctx.policy, {**(ctx.policy.model_extra or {}), **ctx.shop}
+    for m in POLICY_DISPATCH.finditer(text):
+        if int(m.group(1)) != policy.dispatch_within_hours and not negated(text, m.start()):
+            yield m.start(), m.end(), f"付款后 {policy.dispatch_within_hours} 小时内发货"
+    for m in POLICY_RANGE.finditer(text):
+        left, right = clause_bounds(text, m.start(), m.end())
+        if not re.search(r"(到|送达|收到|签收|到货)", text[m.end():right] + text[left:m.start()]):
+            continue
+        # The region is named just before its range: "宁夏省内一般1-2天、其他省份3-5天".
+        seg = max((x.end() for x in re.finditer(r"[、，,；;。]", text, 0, m.start())), default=0)
+        before = text[seg:m.start()] or text[max(0, left - 12):m.start()]
+        region = next((k for k, names in REGIONS.items() if any(n in before for n in names)), "other")
+        expected = policy.delivery_days.get(region)
+        if expected and f"{m.group(1)}-{m.group(2)}" != str(expected).replace("~", "-"):
+            yield m.start(), m.end(), f"一般 {expected} 天"
     for m in RETURN_DAYS.finditer(text):
         value = to_number(m.group(1))
-        if value is not None and value != policy.returns.no_reason_days and "无理由" in m.group(0):
+        if value is not None and value != policy.returns.no_reason_days and "无理由" in text[m.start():m.end() + 6]:
             yield m.start(), m.end(), f"无理由退换为 {policy.returns.no_reason_days} 天"
+    threshold = policy.free_shipping_min_order
+    for m in POLICY_THRESHOLD.finditer(text):
+        if threshold is not None and abs(float(m.group(1)) - threshold) > 1e-9:
+            yield m.start(), m.end(), f"满 {threshold:g} 元包邮"
+    fees = {float(v) for k, v in extra.items() if k.endswith("_cny") and isinstance(v, (int, float))}
+    for m in POLICY_FEE.finditer(text):
+        if fees and float(m.group(1)) not in fees and not negated(text, m.start()):
+            yield m.start(), m.end(), "补差价金额与政策不符"
+    claim_hours = policy.returns.model_extra.get("quality_claim_within_hours") if policy.returns.model_extra else None
+    quality = bool(QUALITY_CONTEXT.search(text + " ".join(ctx.history))) and "无理由" not in text
+    for m in CLAIM_WINDOW.finditer(text):
+        hours = int(m.group(1)) * (24 if m.group(2) == "天" else 1)
+        if claim_hours and hours != claim_hours and (quality or m.group(4) == "拍照"):
+            yield m.start(), m.end(), f"质量问题请在签收后 {claim_hours} 小时内反馈"
+    if extra.get("cod") is False:
+        for m in COD_CLAIM.finditer(text):
+            if not negated(text, m.start()):
+                yield m.start(), m.end(), "不支持货到付款"
+    hours_text = str(extra.get("service_hours", ""))
+    window = re.findall(r"(\d{1,2}):\d{2}", hours_text)
+    for m in SERVICE_HOURS.finditer(text):
+        if len(window) == 2 and re.search(r"(在线|客服|上班|服务)", text):
+            start, end = int(m.group(2)), int(m.group(6)) + (12 if m.group(5) and int(m.group(6)) < 12 else 0)
+            if (start, end) != (int(window[0]), int(window[1])):
+                yield m.start(), m.end(), f"客服时间 {hours_text}"
+    close = extra.get("unpaid_order_auto_close_hours")
+    for m in UNPAID_CLOSE.finditer(text):
+        if close and int(m.group(1)) != int(close) and re.search(r"(付款|未付|没付|拍下)", text):
+            yield m.start(), m.end(), f"未付款订单 {close} 小时后关闭"
 
 
 @detector("unsupported_numbers")

@@ -13,6 +13,7 @@ from service.guardrails.models import CheckResult
 from service.guardrails.repair import Repair, repair
 from service.knowledge.models import Pack, Policy
 from service.retrieval.hybrid import HybridRetriever
+from service.retrieval.lexical import tokenize
 
 
 @lru_cache
@@ -32,11 +33,11 @@ class Guardrails:
     def __init__(self, retriever: HybridRetriever, rules: RuleSet | None = None) -> None:
         self.retriever = retriever
         self.rules = rules or builtin_rules()
-        self._shop_cache: dict[tuple[str, str], tuple[RuleSet, Policy, str]] = {}
+        self._shop_cache: dict[tuple[str, str], tuple[RuleSet, Policy, str, frozenset[float]]] = {}
         # Product facts by (shop, pack hash, product): a new pack makes old entries unreachable.
         self._facts: dict[tuple[str, str, str], ProductFacts | None] = {}
 
-    def _shop(self, shop: str) -> tuple[RuleSet, Policy, str]:
+    def _shop(self, shop: str) -> tuple[RuleSet, Policy, str, frozenset[float]]:
         state = self.retriever.state(shop)  # raises ShopNotFound
         key = (shop, state.pack_hash)
         cached = self._shop_cache.get(key)
@@ -47,39 +48,55 @@ class Guardrails:
             policy = Policy.model_validate(state.shop.get("policy", {}))
             policy_ids = [i for i in state.lexical.ids if i.startswith("policy:")]
             policy_text = "\n".join(h.text for h in self.retriever.index.get(state.collection, policy_ids))
-            cached = (rules, policy, policy_text)
+            fact_ids = [i for i in state.lexical.ids if i.startswith("product:")]
+            prices = frozenset(
+                p for h in self.retriever.index.get(state.collection, fact_ids)
+                if (p := ProductFacts.from_document(h.id, "", h.text).price) is not None
+            )
+            cached = (rules, policy, policy_text, prices)
             self._shop_cache[key] = cached
         return cached
 
+    def _facts_for(self, shop: str, product: str) -> ProductFacts | None:
+        state = self.retriever.state(shop)
+        key = (shop, state.pack_hash, product)
+        if key not in self._facts:
+            if len(self._facts) > 10_000:
+                self._facts.clear()
+            hits = self.retriever.index.get(state.collection, [f"product:{product}"])
+            self._facts[key] = (ProductFacts.from_document(product, state.catalog.names.get(product, ""), hits[0].text)
+                                if hits else None)
+        return self._facts[key]
+
     def context(self, shop: str, product: str | None = None,
-                history: list[dict[str, Any]] | None = None) -> CheckContext:
-        rules, policy, policy_text = self._shop(shop)
+                history: list[dict[str, Any]] | None = None, text: str = "") -> CheckContext:
+        """Policy, the chat's product, and the products the reply itself names."""
+        _, policy, policy_text, prices = self._shop(shop)
+        state = self.retriever.state(shop)
         facts = None
         if product is not None:
-            state = self.retriever.state(shop)
             if product not in state.catalog:
                 raise ProductNotFound(f"shop {shop!r} has no product {product!r}")
-            key = (shop, state.pack_hash, product)
-            if key not in self._facts:
-                if len(self._facts) > 10_000:
-                    self._facts.clear()
-                hits = self.retriever.index.get(state.collection, [f"product:{product}"])
-                self._facts[key] = (ProductFacts.from_document(product, state.catalog.names[product], hits[0].text)
-                                    if hits else None)
-            facts = self._facts[key]
+            facts = self._facts_for(shop, product)
+        mentioned: list[ProductFacts] = []
+        if text:
+            for pid in state.catalog.resolve(text, tokenize(text)):
+                if pid != product and (found := self._facts_for(shop, pid)) is not None:
+                    mentioned.append(found)
         buyer = tuple(str(t.get("text", "")) for t in history or [] if t.get("role") == "buyer")
-        return CheckContext(policy=policy, product=facts, policy_text=policy_text, history=buyer)
+        return CheckContext(policy=policy, product=facts, policy_text=policy_text, history=buyer,
+                            mentioned=tuple(mentioned), shop_prices=prices, shop=state.shop)
 
     def check(self, shop: str, text: str, product: str | None = None,
               history: list[dict[str, Any]] | None = None) -> CheckResult:
         validate_text(text)
-        rules, _, _ = self._shop(shop)
-        return rules.check(text, self.context(shop, product, history))
+        rules = self._shop(shop)[0]
+        return rules.check(text, self.context(shop, product, history, text))
 
     def check_and_repair(self, shop: str, text: str, product: str | None = None,
                          history: list[dict[str, Any]] | None = None) -> Repair:
         """Check, apply the safe repairs, and check the repaired text again."""
         validate_text(text)
-        rules, _, _ = self._shop(shop)
-        ctx = self.context(shop, product, history)
+        rules = self._shop(shop)[0]
+        ctx = self.context(shop, product, history, text)
         return repair(rules, rules.check(text, ctx), ctx)
