@@ -432,6 +432,7 @@ CLAIM_WINDOW = re.compile(r"(\d+)\s*(天|小时)(内|之内|以内)[^，。！�
 COD_CLAIM = re.compile(r"(可以|支持|能|也能)(货到付款|到付)")
 SERVICE_HOURS = re.compile(r"(早上?|上午)?\s*(\d{1,2})\s*(点|:00)\s*(到|至|-|~)\s*(晚上?|下午)?\s*(\d{1,2})\s*(点|:00)")
 UNPAID_CLOSE = re.compile(r"(\d+)\s*小时(后|内|之后)?[^，。！？]{0,4}(自动)?(关闭|取消)")
+LIST_SEPARATOR = re.compile(r"[、，,；;。]")
 REGIONS = {"same_province": ("宁夏", "银川", "中卫", "省内", "同省", "本地"), "remote": ("新疆", "西藏", "偏远")}
 
 
@@ -449,7 +450,7 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
         if not re.search(r"(到|送达|收到|签收|到货)", text[m.end():right] + text[left:m.start()]):
             continue
         # The region is named just before its range: "宁夏省内一般1-2天、其他省份3-5天".
-        seg = max((x.end() for x in re.finditer(r"[、，,；;。]", text, 0, m.start())), default=0)
+        seg = max((x.end() for x in LIST_SEPARATOR.finditer(text, 0, m.start())), default=0)
         before = text[seg:m.start()] or text[max(0, left - 12):m.start()]
         region = next((k for k, names in REGIONS.items() if any(n in before for n in names)), "other")
         expected = policy.delivery_days.get(region)
