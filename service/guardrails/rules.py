@@ -276,6 +276,7 @@ def compensation(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]
     """Compensation above `compensation_max_cny`. Fails open when no compensation word is
     in the clause (the amount may be a price)."""
     cap = ctx.policy.compensation_max_cny
+    total = 0.0
     for m in COMPENSATION.finditer(text):
         amount = to_number(m.group(1))
         left, right = clause_bounds(text, m.start(), m.end())
@@ -283,8 +284,15 @@ def compensation(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]
             continue
         if re.search(r"(满|价|售价|运费|邮费|差价|补\s*$)", text[max(left, m.start() - 3):m.start()]):
             continue
-        if amount > cap + 1e-9 and not negated(text, m.start(), window=12) and not refused_after(text, m.end()):
+        if re.search(r"(好评|差评|中评|评价|追评|晒图)", text):
+            continue  # paying for reviews is the review-incentive rule's (compliance)
+        if negated(text, m.start(), window=12) or refused_after(text, m.end()):
+            continue
+        total += amount
+        if amount > cap + 1e-9:
             yield m.start(), m.end(), f"超过可自行补偿的 {cap:g} 元"
+        elif total > cap + 1e-9:
+            yield m.start(), m.end(), f"合计 {total:g} 元,超过可自行补偿的 {cap:g} 元"
 
 
 DISPATCH = re.compile(r"(今天|今晚|马上|立刻|立即|当天|明天|明早|明天上午|明天下午)\s*(就|都|一定|肯定)?(能|可以|会)?(给您)?(安排)?(发货|发出|发走|寄出|发)")
@@ -339,7 +347,7 @@ PLACES = ("宁夏", "中宁", "中卫", "银川", "青海", "柴达木", "诺木
           "西安", "云南", "漾濞", "华坪", "四川", "广东", "广西", "海南", "福建", "莆田", "浙江", "临安", "江苏",
           "东北", "黑龙江", "伊春", "吉林", "辽宁", "长白山", "美国", "加州", "越南", "泰国", "澳洲", "智利",
           "土耳其", "伊朗")
-ORIGIN_CLAIM = re.compile(rf"(是|产自|来自|产地是|产地在|原产地是|都是|也是)?({'|'.join(PLACES)})[\u4e00-\u9fff]{{0,4}}?(产的|产|的货|的)")
+ORIGIN_CLAIM = re.compile(rf"(是|产自|来自|产地是|产地在|原产地是|都是|也是)?({'|'.join(PLACES)})(?:(?![发寄送到运])[\u4e00-\u9fff]){{0,4}}?(产的|产|的货|的)")
 SCARCITY = re.compile(r"(只剩|仅剩|就剩|只有)(最后)?\s*(\d+|[一二两三四五六七八九十几]+)\s*(十几|几十)?(盒|罐|袋|件|份|包|箱|瓶)")
 STOCK_WORDS = re.compile(r"(库存|有货|现货|没货|缺货|补货|到货)")
 
@@ -354,7 +362,8 @@ def facts(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
         value = float(m.group(1))
         left, right = clause_bounds(text, m.start(), m.end())
         before = text[left:m.start()]
-        if COMPENSATION_WORDS.search(text[left:right]) or re.search(r"(运费|邮费|差价|满|还差|合计|一共|共|总共)", before):
+        if COMPENSATION_WORDS.search(text[left:right]) or re.search(
+                r"(运费|邮费|差价|满|还差|合计|一共|共|总共|成本|进价|利润|赚)", before):
             continue
         named = [p for p in ctx.products() if p.price is not None and _names(p, text[left:right])]
         if not named and ctx.product is not None and ctx.product.price is not None and PRICE_CONTEXT.search(before):
@@ -394,6 +403,10 @@ def _stock_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
         sentence = text[max(0, left - 30):right]
         named = [p for p in ctx.mentioned if _names(p, sentence)]
         target = named[0] if named else ctx.product
+        if not named and ctx.product is not None and ctx.product.price is not None:
+            quoted = [float(x.group(1)) for x in PRICE.finditer(text[left:right])]
+            if any(abs(q - ctx.product.price) > 0.01 for q in quoted):
+                continue  # the clause is about another product, priced differently
         if target is not None and target.stock == 0:
             yield m.start(), m.end(), f"{target.name.split()[-1] if target.name else '这款'}目前缺货"
     for m in SCARCITY.finditer(text):
@@ -449,9 +462,13 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
         left, right = clause_bounds(text, m.start(), m.end())
         if not re.search(r"(到|送达|收到|签收|到货)", text[m.end():right] + text[left:m.start()]):
             continue
-        # The region is named just before its range: "宁夏省内一般1-2天、其他省份3-5天".
-        seg = max((x.end() for x in LIST_SEPARATOR.finditer(text, 0, m.start())), default=0)
-        before = text[seg:m.start()] or text[max(0, left - 12):m.start()]
+        # The region is the nearest one named before the range in the sentence, unless
+        # another range stands between: "宁夏省内一般1-2天、其他省份3-5天".
+        sentence_start = max((x.end() for x in SENTENCE_END.finditer(text, 0, m.start())), default=0)
+        previous = max((r.end() for r in POLICY_RANGE.finditer(text, sentence_start, m.start())), default=sentence_start)
+        seg = max((x.end() for x in LIST_SEPARATOR.finditer(text, previous, m.start())), default=previous) \
+            if previous > sentence_start else sentence_start
+        before = text[seg:m.start()]
         region = next((k for k, names in REGIONS.items() if any(n in before for n in names)), "other")
         expected = policy.delivery_days.get(region)
         if expected and f"{m.group(1)}-{m.group(2)}" != str(expected).replace("~", "-"):
@@ -502,6 +519,8 @@ def unsupported_numbers(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterato
         value = float(m.group(1))
         if value in known or (m.group(2) == "斤" and value * 500 in known) or value in (1.0, 0.0):
             continue
+        if m.group(2) == "%" and value == 100:
+            continue  # "100%纯天然" is the absolute-claim rule's
         yield m.start(), m.end(), ""
 
 
