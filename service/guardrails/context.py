@@ -47,6 +47,7 @@ class CheckContext:
     policy: Policy = field(default_factory=Policy)
     product: ProductFacts | None = None
     policy_text: str = ""  # the shop's policy rules as rendered for retrieval
+    handbook_text: str = ""  # the shop's handbook scripts: shop-authored, so their numbers count
     history: tuple[str, ...] = ()  # the buyer's messages, oldest first
     mentioned: tuple[ProductFacts, ...] = ()  # other products the reply names
     shop_prices: frozenset[float] = frozenset()  # every listed price in the shop

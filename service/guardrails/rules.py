@@ -336,6 +336,7 @@ def speed(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
 
 PRICE = re.compile(r"(\d+(?:\.\d+)?)\s*(元|块)")
 PRICE_CONTEXT = re.compile(r"(这款|这个|这罐|这袋|这盒|它|价格|售价|现价|到手价|只要|才|卖|价|一罐|一袋|一盒|单价)")
+THIS_PRODUCT = re.compile(r"(这款|这个|这罐|这袋|这盒|它|该商品|本品|咱家这)")
 SHELF = re.compile(rf"保质期\S{{0,4}}?{NUM}\s*(个月|年|天)")
 RETURN_DAYS = re.compile(rf"{NUM}\s*天(内)?(都)?(可以)?(无理由|退换|包退|退货)")
 STOCK_CLAIM = re.compile(r"(有货|有现货|现货|库存充足|货很足|马上就?能?发|随时能拍|可以直接拍|直接拍就行)")
@@ -348,7 +349,7 @@ PLACES = ("宁夏", "中宁", "中卫", "银川", "青海", "柴达木", "诺木
           "东北", "黑龙江", "伊春", "吉林", "辽宁", "长白山", "美国", "加州", "越南", "泰国", "澳洲", "智利",
           "土耳其", "伊朗")
 ORIGIN_CLAIM = re.compile(rf"(是|产自|来自|产地是|产地在|原产地是|都是|也是)?({'|'.join(PLACES)})(?:(?![发寄送到运])[\u4e00-\u9fff]){{0,4}}?(产的|产|的货|的)")
-SCARCITY = re.compile(r"(只剩|仅剩|就剩|只有)(最后)?\s*(\d+|[一二两三四五六七八九十几]+)\s*(十几|几十)?(盒|罐|袋|件|份|包|箱|瓶)")
+SCARCITY = re.compile(r"(只剩|仅剩|就剩|只有|剩下)(最后)?(不到)?\s*(\d+|[一二两三四五六七八九十几]+)\s*(盒|罐|袋|件|份|包|箱|瓶)")
 STOCK_WORDS = re.compile(r"(库存|有货|现货|没货|缺货|补货|到货)")
 
 
@@ -366,7 +367,8 @@ def facts(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
                 r"(运费|邮费|差价|满|还差|合计|一共|共|总共|成本|进价|利润|赚)", before):
             continue
         named = [p for p in ctx.products() if p.price is not None and _names(p, text[left:right])]
-        if not named and ctx.product is not None and ctx.product.price is not None and PRICE_CONTEXT.search(before):
+        if not named and ctx.product is not None and ctx.product.price is not None and (
+                THIS_PRODUCT.search(before) or (PRICE_CONTEXT.search(before) and value not in ctx.shop_prices)):
             named = [ctx.product]
         if named:
             if not any(abs(value - p.price) < 0.01 or _is_multiple(value, p.price) for p in named):  # type: ignore[operator]
@@ -411,9 +413,7 @@ def _stock_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
             yield m.start(), m.end(), f"{target.name.split()[-1] if target.name else '这款'}目前缺货"
     for m in SCARCITY.finditer(text):
         target = ctx.product or (ctx.mentioned[0] if ctx.mentioned else None)
-        amount = to_number(m.group(3)) if m.group(3) not in ("几",) else 9.0
-        if m.group(4):
-            amount = (amount or 1) * 10 + 9
+        amount = to_number(m.group(4).replace("几", "九"))
         if target is not None and target.stock is not None and amount is not None and target.stock > amount * 3:
             yield m.start(), m.end(), f"库存 {target.stock}"
 
@@ -445,6 +445,10 @@ CLAIM_WINDOW = re.compile(r"(\d+)\s*(天|小时)(内|之内|以内)[^，。！�
 COD_CLAIM = re.compile(r"(可以|支持|能|也能)(货到付款|到付)")
 SERVICE_HOURS = re.compile(r"(早上?|上午)?\s*(\d{1,2})\s*(点|:00)\s*(到|至|-|~)\s*(晚上?|下午)?\s*(\d{1,2})\s*(点|:00)")
 UNPAID_CLOSE = re.compile(r"(\d+)\s*小时(后|内|之后)?[^，。！？]{0,4}(自动)?(关闭|取消)")
+CARRIER = re.compile(r"(发|走|用|默认|可以发|能发)?(中通|圆通|韵达|申通|顺丰|京东快递|京东物流|邮政|EMS|极兔|百世|德邦)")
+OPENED_RETURN = re.compile(r"(拆封|拆开|开封|吃过)(后|了|过)?(的)?(也|都)?(支持|可以|能|照样)[^。！？]{0,6}(无理由|退货|退换)")
+NO_REASON_FREIGHT = re.compile(r"(无理由|不喜欢|不想要)[^。！？]{0,10}运费[^。！？]{0,6}(店铺|我们|卖家|小店|商家)(承担|出|负责)")
+RESTOCK_DATE = re.compile(r"(\d{1,2})月(\d{1,2})(日|号)[^，。！？]{0,6}(补货|到货|恢复|上架)")
 LIST_SEPARATOR = re.compile(r"[、，,；;。]")
 REGIONS = {"same_province": ("宁夏", "银川", "中卫", "省内", "同省", "本地"), "remote": ("新疆", "西藏", "偏远")}
 
@@ -477,6 +481,27 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
         value = to_number(m.group(1))
         if value is not None and value != policy.returns.no_reason_days and "无理由" in text[m.start():m.end() + 6]:
             yield m.start(), m.end(), f"无理由退换为 {policy.returns.no_reason_days} 天"
+    if policy.carriers:
+        for m in CARRIER.finditer(text):
+            name = m.group(2)
+            if not any(name in c for c in policy.carriers) and not negated(text, m.start()) \
+                    and not refused_after(text, m.end()):
+                yield m.start(), m.end(), "合作快递:" + "、".join(policy.carriers)
+    condition = policy.returns.condition
+    if "未拆封" in condition or "拆封后不" in condition:
+        for m in OPENED_RETURN.finditer(text):
+            if not negated(text, m.start()):
+                yield m.start(), m.end(), f"无理由退换条件:{condition}"
+    if policy.returns.no_reason_shipping_paid_by == "buyer":
+        for m in NO_REASON_FREIGHT.finditer(text):
+            if not negated(text, m.start()):
+                yield m.start(), m.end(), "无理由退换的运费由买家承担"
+    for product in ctx.products():
+        dates = set(re.findall(r"(\d{1,2})-(\d{1,2})(?!\d)", product.fact("备注")))
+        dates = {(int(mo), int(d)) for mo, d in dates}
+        for m in RESTOCK_DATE.finditer(text):
+            if dates and (int(m.group(1)), int(m.group(2))) not in dates:
+                yield m.start(), m.end(), "补货日期与商品信息不符"
     threshold = policy.free_shipping_min_order
     for m in POLICY_THRESHOLD.finditer(text):
         if threshold is not None and abs(float(m.group(1)) - threshold) > 1e-9:
@@ -508,19 +533,42 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
             yield m.start(), m.end(), f"未付款订单 {close} 小时后关闭"
 
 
+UNITS = {"克": "g", "g": "g", "G": "g", "kg": "kg", "公斤": "kg", "斤": "斤", "毫升": "ml", "ml": "ml",
+         "ML": "ml", "个月": "月", "月": "月", "年": "年", "天": "天", "小时": "小时", "粒": "粒", "袋": "袋",
+         "罐": "罐", "盒": "盒", "瓶": "瓶", "%": "%", "毫克": "mg", "mg": "mg", "厘米": "cm", "cm": "cm",
+         "倍": "倍"}
+QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*(毫克|mg|毫升|ml|ML|厘米|cm|kg|公斤|个月|小时|克|g|G|斤|年|天|粒|袋|罐|盒|瓶|%|倍)")
+
+
+def _quantities(text: str) -> set[tuple[float, str]]:
+    found = {(float(v), UNITS[u]) for v, u in QUANTITY.findall(text)}
+    found |= {(v * 500, "g") for v, u in found if u == "斤"} | {(v * 1000, "g") for v, u in found if u == "kg"}
+    return found
+
+
+PACKAGES = {"袋", "罐", "盒", "瓶"}
+SPEC_COUNT = re.compile(r"([共×xX*]\s*\d+(?:\.\d+)?\s*[袋罐盒瓶])|(\d+\s*[袋罐盒瓶]装)|(每[盒箱袋]\d+)")
+
+
 @detector("unsupported_numbers")
 def unsupported_numbers(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
-    """A quantity with a unit that neither the product's facts nor the policy contain.
-    Fails open without a product (nothing to compare against)."""
-    if ctx.product is None:
+    """A quantity with its unit (250g, 18个月, 3罐) that neither the facts of the products in
+    play nor the policy state. Fails open when no product is in play."""
+    if not ctx.products():
         return
-    known = ctx.known_numbers()
-    for m in UNIT_NUMBER.finditer(text):
-        value = float(m.group(1))
-        if value in known or (m.group(2) == "斤" and value * 500 in known) or value in (1.0, 0.0):
+    known = _quantities(ctx.policy_text) | _quantities(ctx.handbook_text)
+    for product in ctx.products():
+        known |= _quantities(product.text)
+    for m in QUANTITY.finditer(text):
+        value, unit = float(m.group(1)), UNITS[m.group(2)]
+        if (value, unit) in known or value in (0.0, 1.0) or (unit == "斤" and (value * 500, "g") in known):
             continue
-        if m.group(2) == "%" and value == 100:
+        if unit == "%" and value == 100:
             continue  # "100%纯天然" is the absolute-claim rule's
+        if unit in PACKAGES and not SPEC_COUNT.search(text[max(0, m.start() - 2):m.end() + 1]):
+            continue  # "10罐没问题", "100盒的话": an order quantity, not a fact
+        if unit == "天" and re.search(r"\d\s*[-~到至]\s*$", text[max(0, m.start() - 3):m.start()]):
+            continue  # the upper end of a day range: the policy rule checks ranges
         yield m.start(), m.end(), ""
 
 

@@ -33,11 +33,11 @@ class Guardrails:
     def __init__(self, retriever: HybridRetriever, rules: RuleSet | None = None) -> None:
         self.retriever = retriever
         self.rules = rules or builtin_rules()
-        self._shop_cache: dict[tuple[str, str], tuple[RuleSet, Policy, str, frozenset[float]]] = {}
+        self._shop_cache: dict[tuple[str, str], tuple[RuleSet, Policy, str, frozenset[float], str]] = {}
         # Product facts by (shop, pack hash, product): a new pack makes old entries unreachable.
         self._facts: dict[tuple[str, str, str], ProductFacts | None] = {}
 
-    def _shop(self, shop: str) -> tuple[RuleSet, Policy, str, frozenset[float]]:
+    def _shop(self, shop: str) -> tuple[RuleSet, Policy, str, frozenset[float], str]:
         state = self.retriever.state(shop)  # raises ShopNotFound
         key = (shop, state.pack_hash)
         cached = self._shop_cache.get(key)
@@ -53,7 +53,9 @@ class Guardrails:
                 p for h in self.retriever.index.get(state.collection, fact_ids)
                 if (p := ProductFacts.from_document(h.id, "", h.text).price) is not None
             )
-            cached = (rules, policy, policy_text, prices)
+            script_ids = [i for i in state.lexical.ids if i.startswith("script:")]
+            handbook = "\n".join(h.text for h in self.retriever.index.get(state.collection, script_ids))
+            cached = (rules, policy, policy_text, prices, handbook)
             self._shop_cache[key] = cached
         return cached
 
@@ -71,7 +73,7 @@ class Guardrails:
     def context(self, shop: str, product: str | None = None,
                 history: list[dict[str, Any]] | None = None, text: str = "") -> CheckContext:
         """Policy, the chat's product, and the products the reply itself names."""
-        _, policy, policy_text, prices = self._shop(shop)
+        _, policy, policy_text, prices, handbook = self._shop(shop)
         state = self.retriever.state(shop)
         facts = None
         if product is not None:
@@ -84,7 +86,8 @@ class Guardrails:
                 if pid != product and (found := self._facts_for(shop, pid)) is not None:
                     mentioned.append(found)
         buyer = tuple(str(t.get("text", "")) for t in history or [] if t.get("role") == "buyer")
-        return CheckContext(policy=policy, product=facts, policy_text=policy_text, history=buyer,
+        return CheckContext(policy=policy, product=facts, policy_text=policy_text, handbook_text=handbook,
+                            history=buyer,
                             mentioned=tuple(mentioned), shop_prices=prices, shop=state.shop)
 
     def check(self, shop: str, text: str, product: str | None = None,
