@@ -202,3 +202,32 @@ def test_repair(demo: Services, text: str, fixed: str, still: str) -> None:
     assert result.text == fixed
     assert result.changes and all(c.before != c.after for c in result.changes)
     assert result.result is not None and result.result.verdict == still
+
+
+def test_eval_guardrails_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from service.cli import app
+    from service.config import get_settings
+
+    monkeypatch.setenv("HUASHU_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(
+        '{"id": "a", "shop": "demo-shop", "text": "给您打个9折", "expected": [{"category": "authority", "evidence": "9折"}]}\n'
+        "not json\n"
+        '{"id": "b", "shop": "demo-shop", "text": "亲，满99元包邮哦", "expected": []}\n'
+        '{"id": "c", "shop": "demo-shop", "text": "你好", "expected": []}\n', encoding="utf-8")
+    runner = CliRunner()
+    try:
+        runner.invoke(app, ["ingest", str(DEMO_PACK)])
+        result = runner.invoke(app, ["eval", "guardrails", str(labelled), "--json"])
+        assert result.exit_code == 0, result.output
+        body = json.loads(result.stdout)
+        assert body["cases"] == 3 and body["errors"][0].startswith("labelled.jsonl:2:")
+        scores = {s["category"]: s for s in body["scores"]}
+        assert scores["authority"]["tp"] == 1 and scores["politeness"]["fp"] == 1
+        assert [m["id"] for m in body["misses"]] == ["c"]
+        assert body["clean_passed"] == 1 and body["clean_total"] == 2
+    finally:
+        get_settings.cache_clear()
