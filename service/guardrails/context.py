@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from service.knowledge.models import Policy
@@ -31,8 +32,12 @@ class ProductFacts:
                 stock = int(float(number.group(0)))
         return cls(id=product_id, name=name, price=price, text=text, stock=stock)
 
-    def numbers(self) -> set[float]:
-        return {float(n) for n in _NUMBER.findall(self.text)}
+    @cached_property
+    def number_set(self) -> frozenset[float]:
+        return frozenset(float(n) for n in _NUMBER.findall(self.text))
+
+    def numbers(self) -> frozenset[float]:
+        return self.number_set
 
     def fact(self, label: str) -> str:
         for line in self.text.splitlines():
@@ -48,6 +53,10 @@ class CheckContext:
     product: ProductFacts | None = None
     policy_text: str = ""  # the shop's policy rules as rendered for retrieval
     handbook_text: str = ""  # the shop's handbook scripts: shop-authored, so their numbers count
+    # Precomputed once per pack by the service: numbers and (value, unit) pairs of the
+    # policy and the handbook. Empty means "compute from the texts above".
+    shop_numbers: frozenset[float] = frozenset()
+    shop_quantities: frozenset[tuple[float, str]] = frozenset()
     history: tuple[str, ...] = ()  # the buyer's messages, oldest first
     mentioned: tuple[ProductFacts, ...] = ()  # other products the reply names
     shop_prices: frozenset[float] = frozenset()  # every listed price in the shop
@@ -61,7 +70,7 @@ class CheckContext:
 
     def known_numbers(self) -> set[float]:
         """Every number the reply may quote: the product's facts and the policy's."""
-        found = {float(n) for n in _NUMBER.findall(self.policy_text)}
+        found = set(self.shop_numbers or {float(n) for n in _NUMBER.findall(self.policy_text)})
         for product in self.products():
             found |= product.numbers()
         return found

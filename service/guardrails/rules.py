@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -540,10 +541,12 @@ UNITS = {"克": "g", "g": "g", "G": "g", "kg": "kg", "公斤": "kg", "斤": "斤
 QUANTITY = re.compile(r"(\d+(?:\.\d+)?)\s*(毫克|mg|毫升|ml|ML|厘米|cm|kg|公斤|个月|小时|克|g|G|斤|年|天|粒|袋|罐|盒|瓶|%|倍)")
 
 
-def _quantities(text: str) -> set[tuple[float, str]]:
+@lru_cache(maxsize=4096)
+def quantities(text: str) -> frozenset[tuple[float, str]]:
+    """(value, unit) pairs in a text, with 斤 and kg also as grams."""
     found = {(float(v), UNITS[u]) for v, u in QUANTITY.findall(text)}
     found |= {(v * 500, "g") for v, u in found if u == "斤"} | {(v * 1000, "g") for v, u in found if u == "kg"}
-    return found
+    return frozenset(found)
 
 
 PACKAGES = {"袋", "罐", "盒", "瓶"}
@@ -556,9 +559,9 @@ def unsupported_numbers(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterato
     play nor the policy state. Fails open when no product is in play."""
     if not ctx.products():
         return
-    known = _quantities(ctx.policy_text) | _quantities(ctx.handbook_text)
+    known = set(ctx.shop_quantities or (quantities(ctx.policy_text) | quantities(ctx.handbook_text)))
     for product in ctx.products():
-        known |= _quantities(product.text)
+        known |= quantities(product.text)
     for m in QUANTITY.finditer(text):
         value, unit = float(m.group(1)), UNITS[m.group(2)]
         if (value, unit) in known or value in (0.0, 1.0) or (unit == "斤" and (value * 500, "g") in known):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -11,9 +13,23 @@ from service.guardrails.checker import RuleError, RuleSet, validate_text
 from service.guardrails.context import CheckContext, ProductFacts
 from service.guardrails.models import CheckResult
 from service.guardrails.repair import Repair, repair
+from service.guardrails.rules import quantities
 from service.knowledge.models import Pack, Policy
 from service.retrieval.hybrid import HybridRetriever
 from service.retrieval.lexical import tokenize
+
+
+@dataclass(frozen=True)
+class _ShopRules:
+    """Everything a check needs that changes only when the shop's pack does."""
+
+    rules: RuleSet
+    policy: Policy
+    policy_text: str
+    prices: frozenset[float]
+    handbook: str
+    numbers: frozenset[float]
+    quantities: frozenset[tuple[float, str]]
 
 
 @lru_cache
@@ -33,11 +49,11 @@ class Guardrails:
     def __init__(self, retriever: HybridRetriever, rules: RuleSet | None = None) -> None:
         self.retriever = retriever
         self.rules = rules or builtin_rules()
-        self._shop_cache: dict[tuple[str, str], tuple[RuleSet, Policy, str, frozenset[float], str]] = {}
+        self._shop_cache: dict[tuple[str, str], _ShopRules] = {}
         # Product facts by (shop, pack hash, product): a new pack makes old entries unreachable.
         self._facts: dict[tuple[str, str, str], ProductFacts | None] = {}
 
-    def _shop(self, shop: str) -> tuple[RuleSet, Policy, str, frozenset[float], str]:
+    def _shop(self, shop: str) -> _ShopRules:
         state = self.retriever.state(shop)  # raises ShopNotFound
         key = (shop, state.pack_hash)
         cached = self._shop_cache.get(key)
@@ -55,7 +71,9 @@ class Guardrails:
             )
             script_ids = [i for i in state.lexical.ids if i.startswith("script:")]
             handbook = "\n".join(h.text for h in self.retriever.index.get(state.collection, script_ids))
-            cached = (rules, policy, policy_text, prices, handbook)
+            cached = _ShopRules(rules, policy, policy_text, prices, handbook,
+                                frozenset(float(n) for n in re.findall(r"\d+(?:\.\d+)?", policy_text)),
+                                quantities(policy_text) | quantities(handbook))
             self._shop_cache[key] = cached
         return cached
 
@@ -73,7 +91,7 @@ class Guardrails:
     def context(self, shop: str, product: str | None = None,
                 history: list[dict[str, Any]] | None = None, text: str = "") -> CheckContext:
         """Policy, the chat's product, and the products the reply itself names."""
-        _, policy, policy_text, prices, handbook = self._shop(shop)
+        shop_rules = self._shop(shop)
         state = self.retriever.state(shop)
         facts = None
         if product is not None:
@@ -86,20 +104,21 @@ class Guardrails:
                 if pid != product and (found := self._facts_for(shop, pid)) is not None:
                     mentioned.append(found)
         buyer = tuple(str(t.get("text", "")) for t in history or [] if t.get("role") == "buyer")
-        return CheckContext(policy=policy, product=facts, policy_text=policy_text, handbook_text=handbook,
-                            history=buyer,
-                            mentioned=tuple(mentioned), shop_prices=prices, shop=state.shop)
+        return CheckContext(policy=shop_rules.policy, product=facts, policy_text=shop_rules.policy_text,
+                            handbook_text=shop_rules.handbook, history=buyer, mentioned=tuple(mentioned),
+                            shop_prices=shop_rules.prices, shop=state.shop, shop_numbers=shop_rules.numbers,
+                            shop_quantities=shop_rules.quantities)
 
     def check(self, shop: str, text: str, product: str | None = None,
               history: list[dict[str, Any]] | None = None) -> CheckResult:
         validate_text(text)
-        rules = self._shop(shop)[0]
+        rules = self._shop(shop).rules
         return rules.check(text, self.context(shop, product, history, text))
 
     def check_and_repair(self, shop: str, text: str, product: str | None = None,
                          history: list[dict[str, Any]] | None = None) -> Repair:
         """Check, apply the safe repairs, and check the repaired text again."""
         validate_text(text)
-        rules = self._shop(shop)[0]
+        rules = self._shop(shop).rules
         ctx = self.context(shop, product, history, text)
         return repair(rules, rules.check(text, ctx), ctx)
