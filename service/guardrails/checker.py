@@ -53,8 +53,10 @@ def _spec(raw: Any, category: str | None, where: str) -> RuleSpec:
             params["_compiled"] = [re.compile(p, re.IGNORECASE) for p in patterns]
         except re.error as exc:
             raise RuleError(f"{here}: pattern does not compile: {exc}") from exc
-    if raw["type"] == "phrases" and not params.get("phrases"):
-        raise RuleError(f"{here}: a phrases rule needs `phrases`")
+    if raw["type"] == "phrases":
+        if not params.get("phrases"):
+            raise RuleError(f"{here}: a phrases rule needs `phrases`")
+        params["_compiled"] = [re.compile(re.escape(str(p)), re.IGNORECASE) for p in params["phrases"]]
     return RuleSpec(id=rid, category=cat, severity=raw["severity"], type=raw["type"],
                     message=str(raw["message"]), suggestion=str(raw.get("suggestion", "")), params=params)
 

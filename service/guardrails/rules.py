@@ -139,7 +139,7 @@ def _overlaps(text: str, word: str, start: int, end: int) -> bool:
 def phrases(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     """Literal phrases. Params: phrases, allow (words that contain a match and are fine),
     negatable (skip when refused: "不能加微信")."""
-    yield from _matches(rule, text, [re.compile(re.escape(p), re.IGNORECASE) for p in rule.params["phrases"]], ctx)
+    yield from _matches(rule, text, rule.params["_compiled"], ctx)
 
 
 @detector("regex")

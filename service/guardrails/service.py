@@ -100,7 +100,8 @@ class Guardrails:
             facts = self._facts_for(shop, product)
         mentioned: list[ProductFacts] = []
         if text:
-            for pid in state.catalog.resolve(text, tokenize(text)):
+            # No fuzzy matching here: a reply that names no product is the common case.
+            for pid in state.catalog.resolve(text, tokenize(text), fuzzy=False):
                 if pid != product and (found := self._facts_for(shop, pid)) is not None:
                     mentioned.append(found)
         buyer = tuple(str(t.get("text", "")) for t in history or [] if t.get("role") == "buyer")

@@ -64,7 +64,7 @@ class Catalog:
     def __contains__(self, product_id: str) -> bool:
         return product_id in self.names
 
-    def resolve(self, query: str, tokens: Sequence[str] = (), limit: int = 3) -> list[str]:
+    def resolve(self, query: str, tokens: Sequence[str] = (), limit: int = 3, fuzzy: bool = True) -> list[str]:
         """Products mentioned in `query`, most specific mention first."""
         text = query.lower()
         if len(self.terms) <= SCAN_LIMIT:
@@ -75,7 +75,7 @@ class Catalog:
         for pid in self._by_words(tokens):
             if pid not in products:
                 products.append(pid)
-        if not products and self._fuzzy_terms and len(self.terms) <= SCAN_LIMIT:
+        if fuzzy and not products and self._fuzzy_terms and len(self.terms) <= SCAN_LIMIT:
             match = process.extractOne(text, self._fuzzy_terms, scorer=fuzz.partial_ratio,
                                        score_cutoff=FUZZY_CUTOFF)
             if match:
