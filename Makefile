@@ -27,6 +27,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_retrieval.py
+	$(BIN)/python bench/bench_guardrails.py
 
 eval-retrieval: $(STAMP)
 	$(BIN)/huashu ingest $(PACK)
