@@ -1,0 +1,58 @@
+"""Understanding a buyer's message: intent, stage, mood, product, requests beyond authority."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.container import Services
+from service.knowledge.pack import load_pack
+from service.understanding.buyer import understand
+from tests.conftest import DEMO_PACK
+
+POLICY = load_pack(DEMO_PACK).shop.policy
+
+
+@pytest.mark.parametrize(("messages", "intent", "stage", "mood"), [
+    (["在吗"], "greeting", "pre_sale", "calm"),
+    (["能便宜点吗"], "bargain", "pre_sale", "calm"),
+    (["拍了，什么时候发货"], "shipping_time", "in_sale", "calm"),
+    (["快递三天没动了 搞什么！！"], "logistics", "after_sale", "angry"),
+    (["收到了，谢谢"], "thanks_farewell", "after_sale", "calm"),
+    (["怎么还没发货？？快点"], "logistics", "after_sale", "impatient"),
+    (["什么破店，我要投诉"], "complaint", "after_sale", "angry"),
+])
+def test_intent_stage_mood(messages: list[str], intent: str, stage: str, mood: str) -> None:
+    u = understand(messages, POLICY)
+    assert (u.intent, u.stage, u.mood) == (intent, stage, mood)
+
+
+@pytest.mark.parametrize(("text", "price", "kind", "allowed"), [
+    ("能便宜点吗", None, "discount", False),
+    ("打个9折呗", None, "discount", False),
+    ("送个试吃装吧", None, "gift", True),
+    ("多送两袋呗", None, "gift", False),
+    ("能包邮吗", 59.9, "free_shipping", False),
+    ("能包邮吗", 128.0, "free_shipping", True),
+    ("赔我100块这事就算了", None, "compensation", False),
+    ("补偿5元也行", None, "compensation", True),
+    ("今天能发吗 明天要用", None, "speed", False),
+])
+def test_requests_beyond_authority(text: str, price: float | None, kind: str, allowed: bool) -> None:
+    u = understand([text], POLICY, price=price)
+    request = next(r for r in u.requests if r.kind == kind)
+    assert request.allowed is allowed and request.detail
+    assert (request in u.beyond_authority) is (not allowed)
+
+
+def test_plain_question_asks_for_nothing() -> None:
+    assert understand(["黑枸杞怎么泡"], POLICY).requests == []
+
+
+def test_product_from_text_or_history(demo: Services) -> None:
+    catalog = demo.retriever.catalog("demo-shop")
+    u = understand(["黑枸杞孕妇能吃吗"], POLICY, catalog=catalog)
+    assert u.product == "P009" and u.intent == "product_question"
+    earlier = understand(["纸皮核桃还有货吗", "那能便宜点吗"], POLICY, catalog=catalog)
+    assert earlier.product == "P027" and earlier.intent == "bargain"
+    given = understand(["这个保质期多久"], POLICY, catalog=catalog, product="P003")
+    assert given.product == "P003"
