@@ -8,13 +8,13 @@ only the checker does, a false negative when only the label does. Every miss is 
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from service.errors import HuashuError
+from service.evaluation.jsonl import read_cases
 from service.guardrails.models import CATEGORIES
 from service.guardrails.service import Guardrails
 
@@ -59,28 +59,16 @@ class GuardEval:
 
 
 def load_guard_cases(path: Path) -> tuple[list[GuardCase], list[str]]:
-    cases, errors = [], []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HuashuError(f"{path}: cannot read the labelled set: {exc}") from exc
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-            expected = data["expected"]
-            cats = {str(e["category"]) for e in expected}
-            if cats - set(CATEGORIES):
-                raise ValueError(f"unknown category {sorted(cats - set(CATEGORIES))}")
-            cases.append(GuardCase(id=str(data["id"]), shop=str(data["shop"]), text=str(data["text"]),
-                                   expected=cats, evidence=[str(e.get("evidence", "")) for e in expected],
-                                   product=data.get("product"), history=data.get("history") or [],
-                                   line=number))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            errors.append(f"{path.name}:{number}: {what}")
-    return cases, errors
+    def parse(data: dict[str, Any], line: int) -> GuardCase:
+        expected = data["expected"]
+        categories = {str(e["category"]) for e in expected}
+        if categories - set(CATEGORIES):
+            raise ValueError(f"unknown category {sorted(categories - set(CATEGORIES))}")
+        return GuardCase(id=str(data["id"]), shop=str(data["shop"]), text=str(data["text"]),
+                         expected=categories, evidence=[str(e.get("evidence", "")) for e in expected],
+                         product=data.get("product"), history=data.get("history") or [], line=line)
+
+    return read_cases(path, parse)
 
 
 def evaluate_guardrails(guardrails: Guardrails, cases: list[GuardCase],

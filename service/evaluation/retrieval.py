@@ -11,7 +11,6 @@ A malformed line is reported with its line number; the rest still run.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from service.errors import HuashuError
+from service.evaluation.jsonl import read_cases
 from service.retrieval.hybrid import HybridRetriever
 
 # (label, ranker, understanding: product resolution + intent boost + query expansion)
@@ -61,26 +61,14 @@ class RetrievalEval:
 
 
 def load_cases(path: Path) -> tuple[list[Case], list[str]]:
-    cases: list[Case] = []
-    errors: list[str] = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HuashuError(f"{path}: cannot read the eval set: {exc}") from exc
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            data = json.loads(raw)
-            relevant = data["relevant"]
-            if not isinstance(relevant, list) or not relevant or not all(isinstance(r, str) for r in relevant):
-                raise ValueError("relevant: must be a non-empty list of document ids")
-            cases.append(Case(id=str(data["id"]), shop=str(data["shop"]), query=str(data["query"]),
-                              relevant=relevant, product=data.get("product"), line=number))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            what = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
-            errors.append(f"{path.name}:{number}: {what}")
-    return cases, errors
+    def parse(data: dict[str, Any], line: int) -> Case:
+        relevant = data["relevant"]
+        if not isinstance(relevant, list) or not relevant or not all(isinstance(r, str) for r in relevant):
+            raise ValueError("relevant: must be a non-empty list of document ids")
+        return Case(id=str(data["id"]), shop=str(data["shop"]), query=str(data["query"]),
+                    relevant=relevant, product=data.get("product"), line=line)
+
+    return read_cases(path, parse, "eval set")
 
 
 def evaluate(retriever: HybridRetriever, cases: list[Case], errors: list[str] | None = None,
