@@ -13,6 +13,7 @@ shop's pack hash in Chroma changes, checked at most every `REFRESH_SECONDS`.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterable
@@ -111,8 +112,6 @@ class HybridRetriever:
             return state
 
     def _load(self, shop: str, collection: Any, manifest: dict[str, Any]) -> _ShopState:
-        import json
-
         if manifest.get("embedder") != self.embedder.name:
             raise IndexUnavailable(
                 f"shop {shop!r} was indexed with embedder {manifest.get('embedder')!r} but huashu "
@@ -209,13 +208,13 @@ class HybridRetriever:
 
         scores = _rrf(rankings, knobs.rrf_k)
         if wanted:
-            # Scripts and policy rules written for the buyer's intent, in fused order.
-            order = {doc_id: rank for rank, doc_id in enumerate(sorted(scores, key=scores.get, reverse=True))}  # type: ignore[arg-type]
+            # The scripts and policy rules written for the buyer's intent, in fused order,
+            # are a third ranking (the runner-up intent at half weight).
+            fused = sorted(scores, key=scores.__getitem__, reverse=True)
+            order = {doc_id: rank for rank, doc_id in enumerate(fused)}
             for weight, intent in zip((knobs.intent_weight, knobs.intent_weight / 2), wanted):
-                docs = [d for d in state.lexical.by_intent.get(intent, [])
-                        if kinds is None or state.lexical.kinds[state.lexical.ids.index(d)] in kinds] \
-                    if kinds is not None else state.lexical.by_intent.get(intent, [])
-                docs = sorted(docs, key=lambda d: order.get(d, len(order)))
+                docs = [d for d, kind in state.lexical.by_intent.get(intent, []) if kinds is None or kind in kinds]
+                docs.sort(key=lambda d: order.get(d, len(order)))
                 for rank, doc_id in enumerate(docs, start=1):
                     scores[doc_id] = scores.get(doc_id, 0.0) + weight / (knobs.rrf_k + rank)
         ranked = sorted(scores, key=lambda i: scores[i], reverse=True)

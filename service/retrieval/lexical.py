@@ -125,11 +125,11 @@ class LexicalIndex:
         self.ids = list(ids)
         self.kinds = np.asarray(kinds, dtype=object)
         self.products = np.asarray(products, dtype=object)
-        # intent -> ids of the scripts and policy rules written for it
-        self.by_intent: dict[str, list[str]] = {}
-        for doc_id, value in zip(self.ids, intents or [""] * len(self.ids)):
+        # intent -> (id, kind) of the scripts and policy rules written for it
+        self.by_intent: dict[str, list[tuple[str, str]]] = {}
+        for doc_id, kind, value in zip(self.ids, kinds, intents or [""] * len(self.ids)):
             for intent in filter(None, value.split("|")):
-                self.by_intent.setdefault(intent, []).append(doc_id)
+                self.by_intent.setdefault(intent, []).append((doc_id, kind))
         self._bm25 = bm25s.BM25()
         # bm25s needs at least one token per document.
         self._bm25.index([t or ["∅"] for t in tokens], show_progress=False)
