@@ -37,6 +37,8 @@ EPILOG = """Examples:
 
   huashu check --shop demo-shop --product P003 "亲,给您打个9折吧"
 
+  huashu suggest --shop demo-shop --product P003 "能便宜点吗"
+
   huashu eval retrieval eval/retrieval-demo.jsonl
 
   huashu serve --port 8000
@@ -171,6 +173,34 @@ def check(
                       f"{v.message} — {v.suggestion}", markup=False, highlight=False)
     if result.verdict == "block":
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def suggest(
+    message: Annotated[str, typer.Argument(help="The buyer's message to answer.")],
+    shop: Annotated[str, typer.Option(help="Shop id.")],
+    product: Annotated[str | None, typer.Option(help="The product the chat is about.")] = None,
+    n: Annotated[int, typer.Option("-n", help="How many candidates.")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Draft ready-to-send replies to a buyer's message (offline drafter without an LLM)."""
+    s = services().pipeline.suggest(shop, [{"role": "buyer", "text": message}], product=product, n=n)
+    u = s.understanding
+    if as_json:
+        emit_json({"id": s.id, "intent": s.intent, "backend": s.backend, "usage": s.usage,
+                   "latency_ms": s.latency_ms, "candidates": [c.__dict__ for c in s.candidates],
+                   "product": u.product if u else None,
+                   "beyond_authority": [r.kind for r in u.beyond_authority] if u else []})
+        return
+    beyond = ", ".join(r.kind for r in u.beyond_authority) if u and u.beyond_authority else "none"
+    out.print(f"intent: {s.intent}  stage: {u.stage if u else ''}  mood: {u.mood if u else ''}  "
+              f"product: {u.product if u else None}  beyond authority: {beyond}  backend: {s.backend}",
+              markup=False, highlight=False)
+    for i, c in enumerate(s.candidates, start=1):
+        cites = ", ".join(x["source_id"] for x in c.citations) or "-"
+        flag = " [escalate]" if c.escalate else ""
+        out.print(f"{i}. [{c.verdict}]{flag} {c.text}\n   cites: {cites}", markup=False, highlight=False)
 
 
 @app.command()

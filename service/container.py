@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from service.config import Settings
+from service.drafting.pipeline import SuggestionPipeline
 from service.guardrails.service import Guardrails
 from service.retrieval.embeddings import Embedder, get_embedder
 from service.retrieval.hybrid import HybridRetriever
@@ -35,3 +36,8 @@ class Services:
     @cached_property
     def guardrails(self) -> Guardrails:
         return Guardrails(self.retriever)
+
+    @cached_property
+    def pipeline(self) -> SuggestionPipeline:
+        return SuggestionPipeline(self.retriever, self.guardrails,
+                                  max_message_chars=self.settings.retrieval.max_query_chars)

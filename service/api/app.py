@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
-from service.api.routes import check, health, search
+from service.api.routes import check, health, search, suggestions
 from service.config import Settings, get_settings
 from service.container import Services
 from service.errors import (
@@ -70,6 +70,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(health.router)
     app.include_router(search.router)
     app.include_router(check.router)
+    app.include_router(suggestions.router)
 
     @app.exception_handler(HuashuError)
     async def huashu_error(request: Request, exc: HuashuError) -> JSONResponse:

@@ -86,3 +86,51 @@ class ViolationOut(BaseModel):
 class CheckResponse(BaseModel):
     verdict: Literal["pass", "warn", "block"]
     violations: list[ViolationOut]
+
+
+class SuggestionRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "shop": "demo-shop", "product": "P003", "n": 3,
+        "history": [{"role": "buyer", "text": "这个多少钱"}, {"role": "agent", "text": "亲,这款是59.9元哦"},
+                    {"role": "buyer", "text": "能便宜点吗,买两袋"}]}]})
+
+    shop: str
+    history: list[Turn] = Field(description="The conversation, oldest first; the last turn is the buyer's.")
+    product: str | None = Field(None, description="The product the chat is about, if the client knows it.")
+    conversation_id: str | None = None
+    n: int = Field(3, description="How many candidates (1 to 10).")
+
+
+class Citation(BaseModel):
+    source_id: str = Field(examples=["product:P003"])
+    kind: Literal["fact", "script", "policy", "approved"]
+    excerpt: str
+
+
+class CandidateOut(BaseModel):
+    id: str = Field(description="The draft id (drafts are stored and acted on by id).")
+    text: str
+    citations: list[Citation]
+    verdict: Literal["pass", "warn", "block"]
+    violations: list[ViolationOut]
+    escalate: bool = Field(description="The reply hands the request to a supervisor instead of granting it.")
+
+
+class Usage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class SuggestionResponse(BaseModel):
+    id: str
+    intent: str
+    backend: Literal["llm", "offline"]
+    candidates: list[CandidateOut]
+    usage: Usage
+    latency_ms: float
+    stage: str = Field(description="pre_sale, in_sale or after_sale.")
+    mood: str = Field(description="calm, impatient or angry.")
+    product: str | None = Field(description="The product resolved from the request, history or text.")
+    beyond_authority: list[str] = Field(description="What the buyer asked for beyond the agent's authority.")
+    notes: list[str] = Field(default_factory=list)

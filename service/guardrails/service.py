@@ -77,6 +77,10 @@ class Guardrails:
             self._shop_cache[key] = cached
         return cached
 
+    def product_facts(self, shop: str, product: str) -> ProductFacts | None:
+        """The product's facts document, parsed (cached per pack)."""
+        return self._facts_for(shop, product)
+
     def _facts_for(self, shop: str, product: str) -> ProductFacts | None:
         state = self.retriever.state(shop)
         key = (shop, state.pack_hash, product)

@@ -1,0 +1,1 @@
+"""Drafting: understanding -> retrieval -> drafts -> guardrails -> ready-to-send candidates."""

@@ -1,0 +1,132 @@
+"""The suggestion pipeline: a conversation in, N checked candidates out.
+
+Nothing blocked leaves as ready to send: every draft is checked, safe repairs applied and the
+repaired text checked again; a draft that still blocks is dropped and the next one tried.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.drafting.offline import Draft, OfflineDrafter, slot_values
+from service.errors import InvalidRequest, ProductNotFound
+from service.guardrails.models import CheckResult
+from service.guardrails.service import Guardrails
+from service.knowledge.models import Policy
+from service.retrieval.hybrid import HybridRetriever
+from service.tokens import count_tokens
+from service.understanding.buyer import Understanding, understand
+
+MAX_TURNS = 20        # older turns are dropped (trimmed, not refused)
+MAX_CANDIDATES = 10
+
+
+@dataclass
+class Candidate:
+    id: str
+    text: str
+    citations: list[dict[str, str]]
+    verdict: str
+    violations: list[dict[str, Any]]
+    escalate: bool
+    style: str = ""
+
+
+@dataclass
+class Suggestion:
+    id: str
+    intent: str
+    backend: str
+    candidates: list[Candidate]
+    usage: dict[str, int]
+    latency_ms: float
+    understanding: Understanding | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class SuggestionPipeline:
+    def __init__(self, retriever: HybridRetriever, guardrails: Guardrails,
+                 drafter: OfflineDrafter | None = None, max_message_chars: int = 2000) -> None:
+        self.retriever = retriever
+        self.guardrails = guardrails
+        self.drafter = drafter or OfflineDrafter()
+        self.max_message_chars = max_message_chars
+
+    def suggest(self, shop: str, history: list[dict[str, str]], product: str | None = None,
+                n: int = 3) -> Suggestion:
+        began = time.perf_counter()
+        history, notes = self._validate(history, n)
+        state = self.retriever.state(shop)  # raises ShopNotFound
+        if product is not None and product not in state.catalog:
+            raise ProductNotFound(f"shop {shop!r} has no product {product!r}")
+        policy = Policy.model_validate(state.shop.get("policy", {}))
+        buyer = [t["text"] for t in history if t["role"] == "buyer"]
+        question = buyer[-1]
+
+        facts = self.guardrails.product_facts(shop, product) if product else None
+        u = understand(buyer, policy, catalog=state.catalog, product=product,
+                       price=facts.price if facts else None)
+        if facts is None and u.product:
+            facts = self.guardrails.product_facts(shop, u.product)
+            u = understand(buyer, policy, catalog=state.catalog, product=u.product,
+                           price=facts.price if facts else None)
+        outcome = self.retriever.search(shop, question, product=u.product, k=8)
+        retrieved = [r.as_dict() for r in outcome.results]
+
+        drafts = self.drafter.draft(u, question, state.shop, policy, facts, retrieved, n)
+        candidates = self._checked(shop, drafts, u.product, history, n)
+        if not candidates:
+            candidates = self._checked(shop, [self._holding_reply(state.shop, policy)], u.product, history, 1)
+            notes.append("no draft passed the guardrails; a holding reply is offered")
+        tokens = sum(count_tokens(c.text) for c in candidates)
+        return Suggestion(id=uuid.uuid4().hex, intent=u.intent, backend=self.drafter.name,
+                          candidates=candidates, understanding=u, notes=notes,
+                          usage={"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens},
+                          latency_ms=round((time.perf_counter() - began) * 1000, 2))
+
+    def _validate(self, history: list[dict[str, str]], n: int) -> tuple[list[dict[str, str]], list[str]]:
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CANDIDATES:
+            raise InvalidRequest(f"n: must be between 1 and {MAX_CANDIDATES}, got {n!r}")
+        if not history:
+            raise InvalidRequest("history: must hold at least the buyer's message to answer")
+        for i, turn in enumerate(history):
+            if turn.get("role") not in ("buyer", "agent"):
+                raise InvalidRequest(f"history[{i}].role: must be buyer or agent")
+            if not str(turn.get("text", "")).strip():
+                raise InvalidRequest(f"history[{i}].text: must not be empty")
+        if history[-1]["role"] != "buyer":
+            raise InvalidRequest("history: the last turn must be the buyer's message to answer")
+        last = history[-1]["text"]
+        if len(last) > self.max_message_chars:
+            raise InvalidRequest(f"history[{len(history) - 1}].text: {len(last):,} characters is over "
+                                 f"the limit of {self.max_message_chars:,}")
+        notes = []
+        if len(history) > MAX_TURNS:
+            notes.append(f"history trimmed to the last {MAX_TURNS} of {len(history)} turns")
+            history = history[-MAX_TURNS:]
+        return history, notes
+
+    def _checked(self, shop: str, drafts: list[Draft], product: str | None,
+                 history: list[dict[str, str]], n: int) -> list[Candidate]:
+        out: list[Candidate] = []
+        seen: set[str] = set()
+        for draft in drafts:
+            if len(out) >= n:
+                break
+            repaired = self.guardrails.check_and_repair(shop, draft.text, product=product, history=history)
+            result: CheckResult = repaired.result  # type: ignore[assignment]
+            if result.verdict == "block" or repaired.text in seen:
+                continue
+            seen.add(repaired.text)
+            out.append(Candidate(id=uuid.uuid4().hex, text=repaired.text, citations=draft.citations,
+                                 verdict=result.verdict, violations=[v.as_dict() for v in result.violations],
+                                 escalate=draft.escalate, style=draft.style))
+        return out
+
+    @staticmethod
+    def _holding_reply(shop: dict[str, Any], policy: Policy) -> Draft:
+        agent = slot_values(shop, policy, None)["agent"]
+        return Draft(text=f"亲，您的问题{agent}收到了，马上帮您确认，请您稍等一下～", style="holding")
