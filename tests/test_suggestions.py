@@ -152,7 +152,9 @@ def test_every_builtin_template_passes_the_guardrails(demo: Services, product: s
     scripts = builtin_scripts()
     templates = [v["text"] for vs in scripts["intents"].values() for v in vs]
     templates += [v["text"] for vs in scripts["beyond"].values() for v in vs]
-    templates += list(scripts["facts"].values())
+    # As the drafter does: the stock sentence that matches the product's stock.
+    wrong_stock = "stock_in" if facts is not None and facts.stock == 0 else "stock_out"
+    templates += [t for key, t in scripts["facts"].items() if key != wrong_stock]
     filled = [f[0] for t in templates if (f := fill(t, values)) is not None]
     assert len(filled) > 40
     failing = {t: [v.rule for v in demo.guardrails.check("demo-shop", t, product=product).violations]
