@@ -28,6 +28,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_guardrails.py
+	$(BIN)/python bench/bench_suggestions.py
 
 eval-retrieval: $(STAMP)
 	$(BIN)/huashu ingest $(PACK)
