@@ -35,8 +35,10 @@ class RetrievalSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    # populate_by_name: fields with an OPENAI_* fallback alias still accept their own name
+    # as a keyword (Settings(llm_base_url=...)); without it the keyword is silently ignored.
     model_config = SettingsConfigDict(
-        env_prefix="HUASHU_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="HUASHU_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
     )
 
     data_dir: Path = Field(Path("data"), description="Embedded Chroma, SQLite and caches live here.")
@@ -48,6 +50,8 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("HUASHU_LLM_API_KEY", "OPENAI_API_KEY")
     )
+
+    llm_prompt_budget: int = Field(3000, ge=200, description="Most prompt tokens an LLM draft may use.")
 
     embeddings_base_url: str | None = None
     embeddings_model: str | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from service.config import Settings
+from service.drafting.llm import LLMDrafter
 from service.drafting.pipeline import SuggestionPipeline
 from service.guardrails.service import Guardrails
 from service.retrieval.embeddings import Embedder, get_embedder
@@ -39,5 +40,6 @@ class Services:
 
     @cached_property
     def pipeline(self) -> SuggestionPipeline:
-        return SuggestionPipeline(self.retriever, self.guardrails,
+        llm = LLMDrafter(self.settings) if self.settings.llm_base_url else None
+        return SuggestionPipeline(self.retriever, self.guardrails, llm=llm,
                                   max_message_chars=self.settings.retrieval.max_query_chars)

@@ -133,4 +133,6 @@ class SuggestionResponse(BaseModel):
     mood: str = Field(description="calm, impatient or angry.")
     product: str | None = Field(description="The product resolved from the request, history or text.")
     beyond_authority: list[str] = Field(description="What the buyer asked for beyond the agent's authority.")
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="Why the backend fell back, what was trimmed.")
+    prompt_version: str | None = Field(None, description="The prompt template's version (LLM drafts).")
+    model: str | None = None

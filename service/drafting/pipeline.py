@@ -6,11 +6,13 @@ repaired text checked again; a draft that still blocks is dropped and the next o
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.drafting.llm import DraftError, LLMDrafter
 from service.drafting.offline import Draft, OfflineDrafter, slot_values
 from service.errors import InvalidRequest, ProductNotFound
 from service.guardrails.models import CheckResult
@@ -45,14 +47,18 @@ class Suggestion:
     latency_ms: float
     understanding: Understanding | None = None
     notes: list[str] = field(default_factory=list)
+    prompt_version: str | None = None
+    model: str | None = None
 
 
 class SuggestionPipeline:
     def __init__(self, retriever: HybridRetriever, guardrails: Guardrails,
-                 drafter: OfflineDrafter | None = None, max_message_chars: int = 2000) -> None:
+                 drafter: OfflineDrafter | None = None, max_message_chars: int = 2000,
+                 llm: LLMDrafter | None = None) -> None:
         self.retriever = retriever
         self.guardrails = guardrails
         self.drafter = drafter or OfflineDrafter()
+        self.llm = llm
         self.max_message_chars = max_message_chars
 
     def suggest(self, shop: str, history: list[dict[str, str]], product: str | None = None,
@@ -76,15 +82,40 @@ class SuggestionPipeline:
         outcome = self.retriever.search(shop, question, product=u.product, k=8)
         retrieved = [r.as_dict() for r in outcome.results]
 
-        drafts = self.drafter.draft(u, question, state.shop, policy, facts, retrieved, n)
-        candidates = self._checked(shop, drafts, u.product, history, n)
+        backend, usage, version, model = "offline", {"prompt_tokens": 0}, None, None
+        candidates: list[Candidate] = []
+        if self.llm is not None:
+            try:
+                drafts = self.llm.draft(u, history, state.shop, policy, facts, retrieved, n)
+                candidates, blocked = self._checked(shop, drafts, u.product, history, n)
+                if blocked and len(candidates) < n:
+                    # Regenerate once, with what was wrong as feedback.
+                    retry = self.llm.draft(u, history, state.shop, policy, facts, retrieved, n,
+                                           feedback="\n".join(blocked))
+                    more, _ = self._checked(shop, retry, u.product, history, n - len(candidates),
+                                            seen={c.text for c in candidates})
+                    candidates += more
+                    notes.append("a blocked LLM draft was regenerated with the violations as feedback")
+                backend, usage = "llm", dict(self.llm.last_usage)
+                version, model = self.llm.prompt.version, self.llm.model
+            except DraftError as exc:
+                notes.append(f"LLM unavailable, offline drafts instead: {exc.message}")
+                candidates = []
+        if len(candidates) < n:
+            offline = self.drafter.draft(u, question, state.shop, policy, facts, retrieved, n)
+            more, _ = self._checked(shop, offline, u.product, history, n - len(candidates),
+                                    seen={c.text for c in candidates})
+            if candidates and more:
+                notes.append(f"{len(more)} offline draft(s) completed the set")
+            candidates += more
         if not candidates:
-            candidates = self._checked(shop, [self._holding_reply(state.shop, policy)], u.product, history, 1)
+            candidates, _ = self._checked(shop, [self._holding_reply(state.shop, policy)], u.product, history, 1)
             notes.append("no draft passed the guardrails; a holding reply is offered")
         tokens = sum(count_tokens(c.text) for c in candidates)
-        return Suggestion(id=uuid.uuid4().hex, intent=u.intent, backend=self.drafter.name,
-                          candidates=candidates, understanding=u, notes=notes,
-                          usage={"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens},
+        if backend == "offline":
+            usage = {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens}
+        return Suggestion(id=uuid.uuid4().hex, intent=u.intent, backend=backend, candidates=candidates,
+                          understanding=u, notes=notes, usage=usage, prompt_version=version, model=model,
                           latency_ms=round((time.perf_counter() - began) * 1000, 2))
 
     def _validate(self, history: list[dict[str, str]], n: int) -> tuple[list[dict[str, str]], list[str]]:
@@ -110,21 +141,31 @@ class SuggestionPipeline:
         return history, notes
 
     def _checked(self, shop: str, drafts: list[Draft], product: str | None,
-                 history: list[dict[str, str]], n: int) -> list[Candidate]:
+                 history: list[dict[str, str]], n: int,
+                 seen: set[str] | None = None) -> tuple[list[Candidate], list[str]]:
+        """The first `n` drafts that pass after repair, and what blocked the others."""
         out: list[Candidate] = []
-        seen: set[str] = set()
+        blocked: list[str] = []
+        seen = set(seen or ())
         for draft in drafts:
             if len(out) >= n:
                 break
             repaired = self.guardrails.check_and_repair(shop, draft.text, product=product, history=history)
             result: CheckResult = repaired.result  # type: ignore[assignment]
-            if result.verdict == "block" or repaired.text in seen:
+            if result.verdict == "block":
+                blocked += [f"“{draft.text}”:{v.message}" for v in result.violations if v.severity == "block"]
+                continue
+            if repaired.text in seen:
                 continue
             seen.add(repaired.text)
             out.append(Candidate(id=uuid.uuid4().hex, text=repaired.text, citations=draft.citations,
                                  verdict=result.verdict, violations=[v.as_dict() for v in result.violations],
-                                 escalate=draft.escalate, style=draft.style))
-        return out
+                                 escalate=draft.escalate or self._hands_over(draft.text), style=draft.style))
+        return out, blocked
+
+    def _hands_over(self, text: str) -> bool:
+        return bool(re.search(r"(主管|店长|上级|领导)[^。！？]{0,6}(申请|请示|确认|处理|问问|反馈)|"
+                              r"(申请|请示|问问|反馈给)[^。！？]{0,4}(主管|店长|上级|领导)", text))
 
     @staticmethod
     def _holding_reply(shop: dict[str, Any], policy: Policy) -> Draft:

@@ -102,3 +102,12 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
         return Handler
+
+
+def completion(content: str, prompt_tokens: int = 120, completion_tokens: int = 40) -> dict[str, Any]:
+    """A /v1/chat/completions response body with one message."""
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake-chat",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                         "message": {"role": "assistant", "content": content}}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}

@@ -23,4 +23,5 @@ def suggest(body: SuggestionRequest, services: ServicesDep) -> SuggestionRespons
         "stage": u.stage if u else "pre_sale", "mood": u.mood if u else "calm",
         "product": u.product if u else None,
         "beyond_authority": [r.kind for r in u.beyond_authority] if u else [], "notes": s.notes,
+        "prompt_version": s.prompt_version, "model": s.model,
     })

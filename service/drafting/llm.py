@@ -1,0 +1,112 @@
+"""The LLM drafter: a LangChain chat model against any OpenAI-compatible endpoint.
+
+The prompt carries the shop's policy as the agent's authority, the retrieved documents with
+their ids, and the understanding of the buyer; the conversation is data. The prompt is
+trimmed to a token budget (oldest turns first, then the lowest-ranked documents, never the
+buyer's last message). Failures — timeouts, 429/5xx after retries, output that is not the
+JSON asked for — raise DraftError; the pipeline then falls back to the offline drafter.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import httpx
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
+
+from service.config import Settings
+from service.drafting.offline import Draft
+from service.drafting.prompts import Prompt, load_prompt
+from service.errors import BackendError
+from service.guardrails.context import ProductFacts
+from service.knowledge.documents import policy_rules
+from service.knowledge.models import Policy
+from service.tokens import count_tokens
+from service.understanding.buyer import Understanding
+
+JSON_BLOCK = re.compile(r"\{.*\}", re.S)
+
+
+class DraftError(BackendError):
+    code = "llm_failed"
+
+
+class LLMDrafter:
+    name = "llm"
+
+    def __init__(self, settings: Settings, prompt: Prompt | None = None) -> None:
+        key = settings.llm_api_key
+        self.model = settings.llm_model
+        self.budget = settings.llm_prompt_budget
+        self.prompt = prompt or load_prompt("draft")
+        self.chat = ChatOpenAI(
+            model=settings.llm_model, base_url=settings.llm_base_url,
+            api_key=key.get_secret_value() if key else "not-needed",  # type: ignore[arg-type]
+            timeout=httpx.Timeout(settings.timeouts.read, connect=settings.timeouts.connect),
+            max_retries=settings.timeouts.retries, temperature=0.7,
+        )
+        self.last_usage: dict[str, int] = {}
+
+    def build(self, understanding: Understanding, history: list[dict[str, str]], shop: dict[str, Any],
+              policy: Policy, retrieved: list[dict[str, Any]], n: int) -> tuple[str, str]:
+        """The system and user prompts, trimmed to the token budget."""
+        rules = "\n".join(f"- {title}:{text}" for _, _, title, text in policy_rules(policy, str(shop.get("agent_name", ""))))
+        u = (f"意图:{understanding.intent};阶段:{understanding.stage};情绪:{understanding.mood};"
+             f"商品:{understanding.product or '未指明'};超出权限的要求:"
+             f"{'、'.join(r.kind for r in understanding.beyond_authority) or '无'}")
+        docs, turns = list(retrieved), list(history)
+        while True:
+            context = "\n".join(f"[{d['source_id']}] {d['text'][:400]}" for d in docs) or "(无)"
+            system = self.prompt.render(shop_name=shop.get("name", ""), agent=shop.get("agent_name", "客服"),
+                                        n=n, policy=rules, context=context, understanding=u,
+                                        escalation=policy.escalation_to)
+            convo = "\n".join(f"{'买家' if t['role'] == 'buyer' else '客服'}:{t['text']}" for t in turns)
+            user = f"# 对话(最后一条是要回复的买家消息)\n{convo}"
+            if count_tokens(system) + count_tokens(user) <= self.budget:
+                return system, user
+            if len(turns) > 1:
+                turns.pop(0)       # oldest turn first
+            elif docs:
+                docs.pop()         # then the lowest-ranked document
+            else:
+                return system, user  # only the last message is left: never dropped
+
+    def draft(self, understanding: Understanding, history: list[dict[str, str]], shop: dict[str, Any],
+              policy: Policy, product: ProductFacts | None, retrieved: list[dict[str, Any]], n: int,
+              feedback: str = "") -> list[Draft]:
+        system, user = self.build(understanding, history, shop, policy, retrieved, n)
+        if feedback:
+            user += f"\n\n# 上一稿没有通过检查,请改正\n{feedback}"
+        try:
+            reply = self.chat.invoke([SystemMessage(system), HumanMessage(user)])
+        except Exception as exc:  # openai/httpx errors after retries; translate at the adapter
+            raise DraftError(f"LLM call failed: {type(exc).__name__}: {exc}") from exc
+        usage = (reply.response_metadata or {}).get("token_usage") or {}
+        self.last_usage = {k: int(usage.get(k, 0)) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+        return self._parse(str(reply.content), retrieved)
+
+    @staticmethod
+    def _parse(content: str, retrieved: list[dict[str, Any]]) -> list[Draft]:
+        match = JSON_BLOCK.search(content)
+        try:
+            data = json.loads(match.group(0) if match else content)
+            items = data["candidates"]
+            if not isinstance(items, list) or not items:
+                raise ValueError("no candidates")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DraftError(f"LLM output is not the JSON asked for: {content[:120]!r}") from exc
+        by_id = {d["source_id"]: d for d in retrieved}
+        drafts = []
+        for item in items:
+            text = str(item.get("text", "")).strip() if isinstance(item, dict) else ""
+            if not text:
+                continue
+            cites = [{"source_id": s, "kind": by_id[s]["kind"], "excerpt": by_id[s]["text"][:80]}
+                     for s in item.get("sources", []) if isinstance(s, str) and s in by_id]
+            drafts.append(Draft(text=text, style="llm", citations=cites))
+        if not drafts:
+            raise DraftError("LLM output held no usable candidate")
+        return drafts

@@ -1,0 +1,102 @@
+"""The LLM drafter through the real LangChain/openai client against a local HTTP server:
+scripted completions, 429 then success, 500, a hang past the timeout, malformed output, a
+completion that grants a discount, and the prompt's token budget."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from service.config import Settings, Timeouts
+from service.container import Services
+from service.drafting.llm import LLMDrafter
+from service.drafting.pipeline import SuggestionPipeline
+from service.knowledge.ingest import ingest_pack
+from service.tokens import count_tokens
+from tests.conftest import DEMO_PACK
+from tests.fakes.openai_server import Delay, Error, FakeOpenAI, completion
+
+GOOD = json.dumps({"candidates": [
+    {"text": "亲，这款特级袋装59.9元，已经是页面标价了哦～", "sources": ["product:P003"]},
+    {"text": "亲，价格小杞改不了，这单可以送您一份试吃装，您看可以吗？", "sources": ["policy:gifts"]},
+    {"text": "亲，理解您想买得划算，小杞帮您问问主管，有消息马上告诉您。", "sources": ["policy:escalation"]},
+]}, ensure_ascii=False)
+BARGAIN = [{"role": "buyer", "text": "这个多少钱"}, {"role": "agent", "text": "亲,这款是59.9元哦"},
+           {"role": "buyer", "text": "能便宜点吗,买两袋"}]
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Services:
+    svc = Services(Settings(data_dir=tmp_path_factory.mktemp("llm") / "data", chroma_url=None,
+                            embeddings_base_url=None))
+    ingest_pack(DEMO_PACK, svc.index, svc.embedder, svc.lexical_store)
+    return svc
+
+
+def pipeline(shop: Services, fake: FakeOpenAI, retries: int = 0, read: float = 5.0,
+             budget: int = 3000) -> SuggestionPipeline:
+    settings = Settings(data_dir=Path("unused"), llm_base_url=fake.base_url, llm_model="fake-chat",
+                        llm_api_key="test-key", llm_prompt_budget=budget,
+                        timeouts=Timeouts(connect=2, read=read, retries=retries))
+    return SuggestionPipeline(shop.retriever, shop.guardrails, llm=LLMDrafter(settings))
+
+
+def test_llm_candidates_with_citations_and_usage(shop: Services, fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("/chat/completions", completion(GOOD))
+    s = pipeline(shop, fake_openai).suggest("demo-shop", BARGAIN, product="P003", n=3)
+    assert s.backend == "llm" and s.prompt_version == "draft-v1" and s.model == "fake-chat"
+    assert [c.text for c in s.candidates][0].startswith("亲，这款特级袋装59.9元")
+    assert s.candidates[0].citations[0]["source_id"] == "product:P003"
+    assert s.candidates[2].escalate
+    assert s.usage == {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160}
+    (path, body), = fake_openai.requests
+    system, user = body["messages"][0]["content"], body["messages"][1]["content"]
+    assert body["model"] == "fake-chat"
+    assert "不能改价" in system and "[product:P003]" in system and "超出权限的要求:discount" in system
+    assert "能便宜点吗,买两袋" in user and "只是数据" in system
+
+
+def test_429_then_success(shop: Services, fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("/chat/completions", Error(429, {"error": {"message": "slow down"}}), completion(GOOD))
+    s = pipeline(shop, fake_openai, retries=1).suggest("demo-shop", BARGAIN, product="P003")
+    assert s.backend == "llm" and len(fake_openai.requests) == 2
+
+
+@pytest.mark.parametrize("scripted", [
+    [Error(500, {"error": {"message": "boom"}})] * 2,                  # 5xx after retries
+    [Delay(3.0, completion(GOOD))],                                    # hangs past the timeout
+    [completion("好的亲，马上为您处理")],                                 # not the JSON asked for
+    [completion('{"candidates": []}')],                                # JSON, but nothing usable
+])
+def test_failures_fall_back_to_offline(shop: Services, fake_openai: FakeOpenAI, scripted: list) -> None:  # type: ignore[type-arg]
+    fake_openai.script("/chat/completions", *scripted)
+    s = pipeline(shop, fake_openai, retries=1, read=1.0).suggest("demo-shop", BARGAIN, product="P003")
+    assert s.backend == "offline" and len(s.candidates) == 3
+    assert any(note.startswith("LLM unavailable") for note in s.notes)
+    assert all(c.verdict != "block" for c in s.candidates)
+
+
+def test_discount_granting_draft_is_regenerated(shop: Services, fake_openai: FakeOpenAI) -> None:
+    bad = json.dumps({"candidates": [{"text": "亲，给您打个9折吧", "sources": []},
+                                     {"text": "那就便宜5元给你", "sources": []}]}, ensure_ascii=False)
+    fake_openai.script("/chat/completions", completion(bad), completion(GOOD))
+    s = pipeline(shop, fake_openai).suggest("demo-shop", BARGAIN, product="P003", n=3)
+    assert s.backend == "llm"
+    assert not any("9折" in c.text or "便宜5元" in c.text for c in s.candidates)
+    assert any("regenerated" in note for note in s.notes)
+    retry_prompt = fake_openai.requests[1][1]["messages"][1]["content"]
+    assert "没有通过检查" in retry_prompt and "9折" in retry_prompt
+
+
+def test_prompt_is_trimmed_to_budget_but_keeps_the_last_message(shop: Services, fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("/chat/completions", completion(GOOD))
+    history = [{"role": "buyer" if i % 2 else "agent", "text": f"第{i}句话,随便聊聊天气和物流"} for i in range(19)]
+    history.append({"role": "buyer", "text": "能便宜点吗,买两袋"})
+    s = pipeline(shop, fake_openai, budget=1500).suggest("demo-shop", history, product="P003")
+    assert s.backend == "llm"
+    messages = fake_openai.requests[0][1]["messages"]
+    assert count_tokens(messages[0]["content"]) + count_tokens(messages[1]["content"]) <= 1500
+    assert "能便宜点吗,买两袋" in messages[1]["content"] and "第0句话" not in messages[1]["content"]
+    assert not fake_openai.unexpected
