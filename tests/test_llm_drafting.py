@@ -100,3 +100,54 @@ def test_prompt_is_trimmed_to_budget_but_keeps_the_last_message(shop: Services, 
     assert count_tokens(messages[0]["content"]) + count_tokens(messages[1]["content"]) <= 1500
     assert "能便宜点吗,买两袋" in messages[1]["content"] and "第0句话" not in messages[1]["content"]
     assert not fake_openai.unexpected
+
+
+def sse_events(response) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def, type-arg]
+    events, name = [], None
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            name = line[7:]
+        elif line.startswith("data: "):
+            events.append((name, json.loads(line[6:])))
+    return events
+
+
+def test_streaming_sends_tokens_then_checked_candidates(shop: Services, fake_openai: FakeOpenAI) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+    from tests.fakes.openai_server import Stream
+
+    pieces = [GOOD[i:i + 12] for i in range(0, len(GOOD), 12)]
+    fake_openai.script("/chat/completions", Stream(pieces))
+    shop.__dict__["pipeline"] = pipeline(shop, fake_openai)  # this app drafts through the fake LLM
+    try:
+        with TestClient(create_app(services=shop), raise_server_exceptions=False) as client:
+            body = {"shop": "demo-shop", "product": "P003", "history": BARGAIN, "n": 3}
+            with client.stream("POST", "/v1/suggestions/stream", json=body) as r:
+                assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+                events = sse_events(r)
+            names = [name for name, _ in events]
+            assert names[0] == "token" and names[-1] == "done"
+            first_candidate = names.index("candidate")
+            assert first_candidate < len(names) - 2 and "token" in names[first_candidate + 1:]  # before the LLM ends
+            done = events[-1][1]
+            assert done["backend"] == "llm" and len(done["candidates"]) == 3
+            assert "".join(d["text"] for n, d in events if n == "token") == GOOD
+            bad = client.post("/v1/suggestions/stream", json={"shop": "nope", "history": BARGAIN})
+            assert bad.status_code == 404 and bad.json()["error"]["code"] == "shop_not_found"
+    finally:
+        shop.__dict__.pop("pipeline", None)
+
+
+def test_streaming_offline(demo: Services) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.api.app import create_app
+
+    with TestClient(create_app(services=demo), raise_server_exceptions=False) as client:
+        with client.stream("POST", "/v1/suggestions/stream",
+                           json={"shop": "demo-shop", "history": [{"role": "buyer", "text": "在吗"}]}) as r:
+            events = sse_events(r)
+    assert [n for n, _ in events] == ["candidate"] * 3 + ["done"]
+    assert events[-1][1]["backend"] == "offline"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -28,6 +29,7 @@ from service.tokens import count_tokens
 from service.understanding.buyer import Understanding
 
 JSON_BLOCK = re.compile(r"\{.*\}", re.S)
+CANDIDATE = re.compile(r'\{\s*"text"\s*:\s*"(?:[^"\\]|\\.)*"\s*(?:,\s*"sources"\s*:\s*\[[^\]]*\]\s*)?\}')
 
 
 class DraftError(BackendError):
@@ -87,6 +89,36 @@ class LLMDrafter:
         usage = (reply.response_metadata or {}).get("token_usage") or {}
         self.last_usage = {k: int(usage.get(k, 0)) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
         return self._parse(str(reply.content), retrieved)
+
+    def stream(self, understanding: Understanding, history: list[dict[str, str]], shop: dict[str, Any],
+               policy: Policy, retrieved: list[dict[str, Any]], n: int) -> Iterator[str]:
+        """The completion's text as it arrives; `parse` the joined text afterwards."""
+        system, user = self.build(understanding, history, shop, policy, retrieved, n)
+        try:
+            for chunk in self.chat.stream([SystemMessage(system), HumanMessage(user)], stream_usage=True):
+                usage = getattr(chunk, "usage_metadata", None)
+                if usage:
+                    self.last_usage = {"prompt_tokens": int(usage.get("input_tokens", 0)),
+                                       "completion_tokens": int(usage.get("output_tokens", 0)),
+                                       "total_tokens": int(usage.get("total_tokens", 0))}
+                if chunk.content:
+                    yield str(chunk.content)
+        except Exception as exc:  # openai/httpx errors after retries
+            raise DraftError(f"LLM call failed: {type(exc).__name__}: {exc}") from exc
+
+    def parse(self, content: str, retrieved: list[dict[str, Any]]) -> list[Draft]:
+        return self._parse(content, retrieved)
+
+    @staticmethod
+    def completed(buffer: str) -> list[dict[str, Any]]:
+        """The candidate objects already complete in a partial JSON completion."""
+        found = []
+        for m in CANDIDATE.finditer(buffer):
+            try:
+                found.append(json.loads(m.group(0)))
+            except ValueError:
+                continue
+        return found
 
     @staticmethod
     def _parse(content: str, retrieved: list[dict[str, Any]]) -> list[Draft]:

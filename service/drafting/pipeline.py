@@ -6,9 +6,11 @@ repaired text checked again; a draft that still blocks is dropped and the next o
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +40,19 @@ class Candidate:
 
 
 @dataclass
+class _Prepared:
+    shop: str
+    history: list[dict[str, str]]
+    notes: list[str]
+    state_shop: dict[str, Any]
+    policy: Policy
+    question: str
+    facts: Any
+    understanding: Understanding
+    retrieved: list[dict[str, Any]]
+
+
+@dataclass
 class Suggestion:
     id: str
     intent: str
@@ -61,9 +76,8 @@ class SuggestionPipeline:
         self.llm = llm
         self.max_message_chars = max_message_chars
 
-    def suggest(self, shop: str, history: list[dict[str, str]], product: str | None = None,
-                n: int = 3) -> Suggestion:
-        began = time.perf_counter()
+    def prepare(self, shop: str, history: list[dict[str, str]], product: str | None, n: int) -> _Prepared:
+        """Validate, understand the buyer, and retrieve: everything before drafting."""
         history, notes = self._validate(history, n)
         state = self.retriever.state(shop)  # raises ShopNotFound
         if product is not None and product not in state.catalog:
@@ -80,17 +94,25 @@ class SuggestionPipeline:
             u = understand(buyer, policy, catalog=state.catalog, product=u.product,
                            price=facts.price if facts else None)
         outcome = self.retriever.search(shop, question, product=u.product, k=8)
-        retrieved = [r.as_dict() for r in outcome.results]
+        return _Prepared(shop=shop, history=history, notes=notes, state_shop=state.shop, policy=policy,
+                         question=question, facts=facts, understanding=u,
+                         retrieved=[r.as_dict() for r in outcome.results])
 
+    def suggest(self, shop: str, history: list[dict[str, str]], product: str | None = None,
+                n: int = 3) -> Suggestion:
+        began = time.perf_counter()
+        p = self.prepare(shop, history, product, n)
+        history, notes, policy, u, facts, retrieved, question, shop_yaml = (
+            p.history, p.notes, p.policy, p.understanding, p.facts, p.retrieved, p.question, p.state_shop)
         backend, usage, version, model = "offline", {"prompt_tokens": 0}, None, None
         candidates: list[Candidate] = []
         if self.llm is not None:
             try:
-                drafts = self.llm.draft(u, history, state.shop, policy, facts, retrieved, n)
+                drafts = self.llm.draft(u, history, shop_yaml, policy, facts, retrieved, n)
                 candidates, blocked = self._checked(shop, drafts, u.product, history, n)
                 if blocked and len(candidates) < n:
                     # Regenerate once, with what was wrong as feedback.
-                    retry = self.llm.draft(u, history, state.shop, policy, facts, retrieved, n,
+                    retry = self.llm.draft(u, history, shop_yaml, policy, facts, retrieved, n,
                                            feedback="\n".join(blocked))
                     more, _ = self._checked(shop, retry, u.product, history, n - len(candidates),
                                             seen={c.text for c in candidates})
@@ -102,14 +124,14 @@ class SuggestionPipeline:
                 notes.append(f"LLM unavailable, offline drafts instead: {exc.message}")
                 candidates = []
         if len(candidates) < n:
-            offline = self.drafter.draft(u, question, state.shop, policy, facts, retrieved, n)
+            offline = self.drafter.draft(u, question, shop_yaml, policy, facts, retrieved, n)
             more, _ = self._checked(shop, offline, u.product, history, n - len(candidates),
                                     seen={c.text for c in candidates})
             if candidates and more:
                 notes.append(f"{len(more)} offline draft(s) completed the set")
             candidates += more
         if not candidates:
-            candidates, _ = self._checked(shop, [self._holding_reply(state.shop, policy)], u.product, history, 1)
+            candidates, _ = self._checked(shop, [self._holding_reply(shop_yaml, policy)], u.product, history, 1)
             notes.append("no draft passed the guardrails; a holding reply is offered")
         tokens = sum(count_tokens(c.text) for c in candidates)
         if backend == "offline":
@@ -117,6 +139,53 @@ class SuggestionPipeline:
         return Suggestion(id=uuid.uuid4().hex, intent=u.intent, backend=backend, candidates=candidates,
                           understanding=u, notes=notes, usage=usage, prompt_version=version, model=model,
                           latency_ms=round((time.perf_counter() - began) * 1000, 2))
+
+    def stream(self, shop: str, history: list[dict[str, str]], product: str | None = None,
+               n: int = 3) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Events as they happen: ("token", {"text"}) as the LLM writes, ("candidate", {...})
+        as soon as a candidate is complete and passes the checks, then ("done", suggestion).
+        Bad input raises before the first event, so the API can still answer 4xx."""
+        began = time.perf_counter()
+        p = self.prepare(shop, history, product, n)
+        candidates: list[Candidate] = []
+        backend, usage, version, model = "offline", {}, None, None
+        if self.llm is not None:
+            buffer, emitted = "", 0
+            try:
+                for piece in self.llm.stream(p.understanding, p.history, p.state_shop, p.policy, p.retrieved, n):
+                    buffer += piece
+                    yield "token", {"text": piece}
+                    done = self.llm.completed(buffer)
+                    for item in done[emitted:]:
+                        emitted += 1
+                        if len(candidates) >= n:
+                            continue
+                        drafts = self.llm.parse(json.dumps({"candidates": [item]}, ensure_ascii=False), p.retrieved)
+                        more, _ = self._checked(shop, drafts, p.understanding.product, p.history, 1,
+                                                seen={c.text for c in candidates})
+                        for c in more:
+                            candidates.append(c)
+                            yield "candidate", c.__dict__
+                backend, usage = "llm", dict(self.llm.last_usage)
+                version, model = self.llm.prompt.version, self.llm.model
+            except DraftError as exc:
+                p.notes.append(f"LLM unavailable, offline drafts instead: {exc.message}")
+        if len(candidates) < n:
+            offline = self.drafter.draft(p.understanding, p.question, p.state_shop, p.policy, p.facts, p.retrieved, n)
+            more, _ = self._checked(shop, offline, p.understanding.product, p.history, n - len(candidates),
+                                    seen={c.text for c in candidates})
+            for c in more:
+                candidates.append(c)
+                yield "candidate", c.__dict__
+        tokens = sum(count_tokens(c.text) for c in candidates)
+        if backend == "offline":
+            usage = {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens}
+        u = p.understanding
+        yield "done", {"id": uuid.uuid4().hex, "intent": u.intent, "backend": backend, "usage": usage,
+                       "candidates": [c.__dict__ for c in candidates], "stage": u.stage, "mood": u.mood,
+                       "product": u.product, "beyond_authority": [r.kind for r in u.beyond_authority],
+                       "notes": p.notes, "prompt_version": version, "model": model,
+                       "latency_ms": round((time.perf_counter() - began) * 1000, 2)}
 
     def _validate(self, history: list[dict[str, str]], n: int) -> tuple[list[dict[str, str]], list[str]]:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CANDIDATES:

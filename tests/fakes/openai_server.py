@@ -14,7 +14,7 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -29,6 +29,16 @@ class Error:
 class Delay:
     seconds: float
     then: Any
+
+
+@dataclass
+class Stream:
+    """A streamed chat completion: `pieces` sent as SSE chunks, `interval` seconds apart;
+    `sent_at` records when each chunk left the server (time.perf_counter)."""
+
+    pieces: list[str]
+    interval: float = 0.0
+    sent_at: list[float] = field(default_factory=list)
 
 
 def fake_vector(text: str, dim: int = 16) -> list[float]:
@@ -90,6 +100,9 @@ class FakeOpenAI:
                                       "embedding": fake_vector(str(t), fake.embedding_dim)}
                                      for i, t in enumerate(inputs)],
                             "usage": {"prompt_tokens": 0, "total_tokens": 0}}
+                if isinstance(item, Stream):
+                    self._stream(item, body)
+                    return
                 if item is None:
                     fake.unexpected.append(path)
                     item = Error(500, {"error": {"message": f"unscripted call to {path}"}})
@@ -100,6 +113,30 @@ class FakeOpenAI:
                 self.send_header("content-length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def _stream(self, item: Stream, body: dict[str, Any]) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("cache-control", "no-cache")
+                self.end_headers()
+
+                def send(payload: dict[str, Any] | str) -> None:
+                    data = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+                    self.wfile.write(f"data: {data}\n\n".encode())
+                    self.wfile.flush()
+
+                base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0,
+                        "model": body.get("model", "fake-chat")}
+                for piece in item.pieces:
+                    send({**base, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                    item.sent_at.append(time.perf_counter())
+                    if item.interval:
+                        time.sleep(item.interval)
+                send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+                if (body.get("stream_options") or {}).get("include_usage"):
+                    send({**base, "choices": [], "usage": {"prompt_tokens": 100, "completion_tokens": len(item.pieces),
+                                                           "total_tokens": 100 + len(item.pieces)}})
+                send("[DONE]")
 
         return Handler
 
