@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_guardrails.py
 	$(BIN)/python bench/bench_suggestions.py
+	$(BIN)/python bench/bench_llm.py
 
 eval-retrieval: $(STAMP)
 	$(BIN)/huashu ingest $(PACK)

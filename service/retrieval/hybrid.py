@@ -199,8 +199,8 @@ class HybridRetriever:
             factor = 4 if (kinds is not None or product is not None) else 1
             n_dense = min(knobs.candidates * factor, len(state.lexical.ids))
             dense = self.index.query(shop, self.embedder.embed(query), n_dense, state.collection)
-            dense = [h for h in dense if self._admits(h.metadata, kinds, product)][: knobs.candidates]
-            hits.update((h.id, h) for h in dense)
+            known = state.lexical.kind_product
+            dense = [h for h in dense if h.id in known and self._admits(known[h.id], kinds, product)][: knobs.candidates]
             rankings.append((knobs.dense_weight, [h.id for h in dense]))
         if mode in ("hybrid", "lexical"):
             lex = state.lexical.search(tokens, knobs.candidates, state.lexical.mask(kinds, product))
@@ -226,9 +226,8 @@ class HybridRetriever:
             ranked = pinned_ids + [i for i in ranked if i not in pinned_ids]
         ranked = ranked[:k]
 
-        missing = [i for i in ranked if i not in hits]
-        if missing:
-            hits.update((h.id, h) for h in self.index.get(state.collection, missing))
+        if ranked:
+            hits.update((h.id, h) for h in self.index.get(state.collection, ranked))
         results = [self._result(hits[i], scores[i]) for i in ranked if i in hits]
         return SearchOutcome(results=results, products=pinned, intents=wanted, query=query)
 
@@ -249,10 +248,11 @@ class HybridRetriever:
         return query.strip(), kinds
 
     @staticmethod
-    def _admits(meta: dict[str, Any], kinds: set[str] | None, product: str | None) -> bool:
-        if kinds is not None and meta.get("kind") not in kinds:
+    def _admits(kind_product: tuple[str, str], kinds: set[str] | None, product: str | None) -> bool:
+        kind, owner = kind_product
+        if kinds is not None and kind not in kinds:
             return False
-        return product is None or meta.get("product", "") in ("", product)
+        return product is None or owner in ("", product)
 
     @staticmethod
     def _result(hit: Hit, score: float) -> SearchResult:

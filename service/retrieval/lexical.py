@@ -125,6 +125,7 @@ class LexicalIndex:
         self.ids = list(ids)
         self.kinds = np.asarray(kinds, dtype=object)
         self.products = np.asarray(products, dtype=object)
+        self.kind_product = {i: (k, p) for i, k, p in zip(self.ids, kinds, products)}
         # intent -> (id, kind) of the scripts and policy rules written for it
         self.by_intent: dict[str, list[tuple[str, str]]] = {}
         for doc_id, kind, value in zip(self.ids, kinds, intents or [""] * len(self.ids)):

@@ -150,18 +150,18 @@ class ChromaIndex:
             collection.modify(metadata=manifest)
 
     def query(self, shop: str, vector: np.ndarray, n: int, collection: Any | None = None) -> list[Hit]:
-        """The `n` nearest documents; `n` must not exceed the collection's size (callers
-        know it; asking Chroma costs a round trip per query)."""
+        """The `n` nearest documents, ids and distances only (see below); `n` must not exceed
+        the collection's size (callers know it; asking Chroma costs a round trip per query)."""
         col = collection if collection is not None else self.collection(shop)
         if n <= 0:
             return []
         with _translate("query"):
-            got = col.query(query_embeddings=[vector], n_results=n,
-                            include=["documents", "metadatas", "distances"])
-        return [
-            Hit(id=i, text=t or "", metadata=m or {}, distance=float(d))
-            for i, t, m, d in zip(got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0])
-        ]
+            # Ids and distances only: callers over-fetch candidates, filter them by what they
+            # hold in memory and `get` the final few. Reading metadata for all of them was the
+            # slowest step of a search (9 ms against 2 ms for 121 documents).
+            got = col.query(query_embeddings=[vector], n_results=n, include=["distances"])
+        return [Hit(id=i, text="", metadata={}, distance=float(d))
+                for i, d in zip(got["ids"][0], got["distances"][0])]
 
     def get(self, collection: Any, ids: Sequence[str] | None = None) -> list[Hit]:
         with _translate("read documents"):
