@@ -160,3 +160,11 @@ def test_every_builtin_template_passes_the_guardrails(demo: Services, product: s
     failing = {t: [v.rule for v in demo.guardrails.check("demo-shop", t, product=product).violations]
                for t in filled}
     assert {t: v for t, v in failing.items() if v} == {}
+
+
+def test_stock_answers_come_from_the_facts(client: TestClient) -> None:
+    out_of_stock = ask(client, "还有货吗", product="P010")
+    assert "缺货" in out_of_stock["candidates"][0]["text"]
+    assert out_of_stock["candidates"][0]["citations"][0]["source_id"] == "product:P010"
+    in_stock = ask(client, "还有货吗", product="P003")
+    assert "现货" in in_stock["candidates"][0]["text"] and "缺货" not in in_stock["candidates"][0]["text"]

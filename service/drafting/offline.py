@@ -44,6 +44,7 @@ FACT_LABELS = {"spec": "规格", "shelf_life": "保质期", "storage": "储存�
                "not_suitable_for": "不适宜人群", "origin": "产地", "stock": "库存"}
 # Which fact answers which question.
 FACT_CUES = [
+    ("stock", re.compile(r"(有货|有没有货|缺货|没货|库存|还有吗|补货|断货|能拍吗)")),
     ("shelf_life", re.compile(r"(保质期|能放多久|放多久|过期|多久坏)")),
     ("storage", re.compile(r"(保存|储存|存放|冰箱|冷藏|受潮|放哪)")),
     ("usage", re.compile(r"(怎么吃|怎么泡|吃法|用法|怎么用|吃多少|一天|每天|泡水|煮)")),
@@ -151,7 +152,7 @@ class OfflineDrafter:
                     drafts += self._from_template(variant, values, product, escalate_word=policy.escalation_to)
             return drafts
         intent = understanding.intent
-        if intent == "product_question" and product is not None:
+        if intent in ("product_question", "stock") and product is not None:
             drafts += self._fact_answers(question, values, product)
         templates: list[Draft] = []
         for variant in self.scripts.get("intents", {}).get(intent, []):
