@@ -36,7 +36,9 @@ def ask(client: TestClient, text: str, product: str | None = None, n: int = 3, s
 def assert_ready(body: dict) -> None:  # type: ignore[type-arg]
     assert body["backend"] == "offline" and body["candidates"]
     texts = [c["text"] for c in body["candidates"]]
-    assert len(set(texts)) == len(texts)                     # genuinely different
+    assert len(set(texts)) == len(texts)                     # genuinely different:
+    stripped = [t.removeprefix("亲，").removeprefix("亲,") for t in texts]
+    assert len(set(stripped)) == len(stripped)               # more than a greeting apart
     for c in body["candidates"]:
         assert c["verdict"] != "block" and c["id"]
         assert not re.search(r"[{}]|None|null", c["text"])   # no empty slots, no template syntax

@@ -188,9 +188,10 @@ class OfflineDrafter:
         if not sentences:
             return []
         body = "".join(sentences)
-        cites = citations_for(used | {"product"}, product, values)
-        return [Draft(text=body, style="concise", citations=cites),
-                Draft(text=f"亲，{body}" if not body.startswith("亲") else body, style="warm", citations=cites)]
+        # One fact answer; the other candidates come from the templates, so they differ in
+        # more than a greeting.
+        return [Draft(text=body if body.startswith("亲") else f"亲，{body}", style="facts",
+                      citations=citations_for(used | {"product"}, product, values))]
 
     @staticmethod
     def _shop_samples(intent: str, retrieved: list[dict[str, Any]], question: str = "",
