@@ -188,10 +188,7 @@ def suggest(
     s = services().pipeline.suggest(shop, [{"role": "buyer", "text": message}], product=product, n=n)
     u = s.understanding
     if as_json:
-        emit_json({"id": s.id, "intent": s.intent, "backend": s.backend, "usage": s.usage,
-                   "latency_ms": s.latency_ms, "candidates": [c.__dict__ for c in s.candidates],
-                   "product": u.product if u else None,
-                   "beyond_authority": [r.kind for r in u.beyond_authority] if u else []})
+        emit_json(s.as_dict())
         return
     beyond = ", ".join(r.kind for r in u.beyond_authority) if u and u.beyond_authority else "none"
     out.print(f"intent: {s.intent}  stage: {u.stage if u else ''}  mood: {u.mood if u else ''}  "

@@ -65,6 +65,16 @@ class Suggestion:
     prompt_version: str | None = None
     model: str | None = None
 
+    def as_dict(self) -> dict[str, Any]:
+        """The response body of POST /v1/suggestions (CONTRACTS §3, plus understanding)."""
+        u = self.understanding
+        return {"id": self.id, "intent": self.intent, "backend": self.backend, "usage": self.usage,
+                "latency_ms": self.latency_ms, "candidates": [c.__dict__ for c in self.candidates],
+                "stage": u.stage if u else "pre_sale", "mood": u.mood if u else "calm",
+                "product": u.product if u else None,
+                "beyond_authority": [r.kind for r in u.beyond_authority] if u else [],
+                "notes": self.notes, "prompt_version": self.prompt_version, "model": self.model}
+
 
 class SuggestionPipeline:
     def __init__(self, retriever: HybridRetriever, guardrails: Guardrails,
@@ -180,12 +190,11 @@ class SuggestionPipeline:
         tokens = sum(count_tokens(c.text) for c in candidates)
         if backend == "offline":
             usage = {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens}
-        u = p.understanding
-        yield "done", {"id": uuid.uuid4().hex, "intent": u.intent, "backend": backend, "usage": usage,
-                       "candidates": [c.__dict__ for c in candidates], "stage": u.stage, "mood": u.mood,
-                       "product": u.product, "beyond_authority": [r.kind for r in u.beyond_authority],
-                       "notes": p.notes, "prompt_version": version, "model": model,
-                       "latency_ms": round((time.perf_counter() - began) * 1000, 2)}
+        done = Suggestion(id=uuid.uuid4().hex, intent=p.understanding.intent, backend=backend,
+                          candidates=candidates, usage=usage, understanding=p.understanding, notes=p.notes,
+                          prompt_version=version, model=model,
+                          latency_ms=round((time.perf_counter() - began) * 1000, 2))
+        yield "done", done.as_dict()
 
     def _validate(self, history: list[dict[str, str]], n: int) -> tuple[list[dict[str, str]], list[str]]:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CANDIDATES:
