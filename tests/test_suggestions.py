@@ -52,6 +52,8 @@ def test_bargain_declines_offers_and_escalates(client: TestClient) -> None:
     assert len(body["candidates"]) == 3
     assert any(c["escalate"] for c in body["candidates"])
     assert any(c["citations"] for c in body["candidates"])
+    excerpts = [x["excerpt"] for c in body["candidates"] for x in c["citations"] if x["kind"] == "fact"]
+    assert excerpts and all(re.match(r"^[\u4e00-\u9fff]", e) for e in excerpts)  # Chinese labels
     assert body["usage"]["completion_tokens"] > 0 and body["latency_ms"] > 0
 
 

@@ -126,7 +126,8 @@ def fill(template: str, values: dict[str, str]) -> tuple[str, set[str]] | None:
 def citations_for(used: set[str], product: ProductFacts | None, values: dict[str, str]) -> list[dict[str, str]]:
     cites: list[dict[str, str]] = []
     if product is not None and used & PRODUCT_SLOTS:
-        excerpt = "；".join(f"{FACT_LABELS.get(s, s)}:{values[s]}" for s in sorted(used & PRODUCT_SLOTS)
+        labels = {**FACT_LABELS, "price": "价格"}  # price is read from the document, not a fact line
+        excerpt = "；".join(f"{labels.get(s, s)}:{values[s]}" for s in sorted(used & PRODUCT_SLOTS)
                            if s not in ("product",))
         cites.append({"source_id": f"product:{product.id}", "kind": "fact", "excerpt": excerpt[:120]})
     for rule in sorted({SLOT_POLICY[s] for s in used if s in SLOT_POLICY}):
