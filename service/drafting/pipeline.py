@@ -112,43 +112,27 @@ class SuggestionPipeline:
                 n: int = 3) -> Suggestion:
         began = time.perf_counter()
         p = self.prepare(shop, history, product, n)
-        history, notes, policy, u, facts, retrieved, question, shop_yaml = (
-            p.history, p.notes, p.policy, p.understanding, p.facts, p.retrieved, p.question, p.state_shop)
-        backend, usage, version, model = "offline", {"prompt_tokens": 0}, None, None
+        u = p.understanding
         candidates: list[Candidate] = []
+        llm_used = False
         if self.llm is not None:
             try:
-                drafts = self.llm.draft(u, history, shop_yaml, policy, facts, retrieved, n)
-                candidates, blocked = self._checked(shop, drafts, u.product, history, n)
+                drafts = self.llm.draft(u, p.history, p.state_shop, p.policy, p.facts, p.retrieved, n)
+                candidates, blocked = self._checked(shop, drafts, u.product, p.history, n)
                 if blocked and len(candidates) < n:
                     # Regenerate once, with what was wrong as feedback.
-                    retry = self.llm.draft(u, history, shop_yaml, policy, facts, retrieved, n,
+                    retry = self.llm.draft(u, p.history, p.state_shop, p.policy, p.facts, p.retrieved, n,
                                            feedback="\n".join(blocked))
-                    more, _ = self._checked(shop, retry, u.product, history, n - len(candidates),
+                    more, _ = self._checked(shop, retry, u.product, p.history, n - len(candidates),
                                             seen={c.text for c in candidates})
                     candidates += more
-                    notes.append("a blocked LLM draft was regenerated with the violations as feedback")
-                backend, usage = "llm", dict(self.llm.last_usage)
-                version, model = self.llm.prompt.version, self.llm.model
+                    p.notes.append("a blocked LLM draft was regenerated with the violations as feedback")
+                llm_used = True
             except DraftError as exc:
-                notes.append(f"LLM unavailable, offline drafts instead: {exc.message}")
+                p.notes.append(f"LLM unavailable, offline drafts instead: {exc.message}")
                 candidates = []
-        if len(candidates) < n:
-            offline = self.drafter.draft(u, question, shop_yaml, policy, facts, retrieved, n)
-            more, _ = self._checked(shop, offline, u.product, history, n - len(candidates),
-                                    seen={c.text for c in candidates})
-            if candidates and more:
-                notes.append(f"{len(more)} offline draft(s) completed the set")
-            candidates += more
-        if not candidates:
-            candidates, _ = self._checked(shop, [self._holding_reply(shop_yaml, policy)], u.product, history, 1)
-            notes.append("no draft passed the guardrails; a holding reply is offered")
-        tokens = sum(count_tokens(c.text) for c in candidates)
-        if backend == "offline":
-            usage = {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens}
-        return Suggestion(id=uuid.uuid4().hex, intent=u.intent, backend=backend, candidates=candidates,
-                          understanding=u, notes=notes, usage=usage, prompt_version=version, model=model,
-                          latency_ms=round((time.perf_counter() - began) * 1000, 2))
+        candidates += self._complete(p, candidates, n)
+        return self._suggestion(p, candidates, llm_used, began)
 
     def stream(self, shop: str, history: list[dict[str, str]], product: str | None = None,
                n: int = 3) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -158,7 +142,7 @@ class SuggestionPipeline:
         began = time.perf_counter()
         p = self.prepare(shop, history, product, n)
         candidates: list[Candidate] = []
-        backend, usage, version, model = "offline", {}, None, None
+        llm_used = False
         if self.llm is not None:
             buffer, emitted = "", 0
             try:
@@ -176,25 +160,44 @@ class SuggestionPipeline:
                         for c in more:
                             candidates.append(c)
                             yield "candidate", c.__dict__
-                backend, usage = "llm", dict(self.llm.last_usage)
-                version, model = self.llm.prompt.version, self.llm.model
+                llm_used = True
             except DraftError as exc:
                 p.notes.append(f"LLM unavailable, offline drafts instead: {exc.message}")
+        for c in self._complete(p, candidates, n):
+            candidates.append(c)
+            yield "candidate", c.__dict__
+        yield "done", self._suggestion(p, candidates, llm_used, began).as_dict()
+
+    def _complete(self, p: _Prepared, candidates: list[Candidate], n: int) -> list[Candidate]:
+        """Checked offline drafts for the places still open; a holding reply when nothing
+        passed at all. Returns only what it adds."""
+        added: list[Candidate] = []
         if len(candidates) < n:
-            offline = self.drafter.draft(p.understanding, p.question, p.state_shop, p.policy, p.facts, p.retrieved, n)
-            more, _ = self._checked(shop, offline, p.understanding.product, p.history, n - len(candidates),
-                                    seen={c.text for c in candidates})
-            for c in more:
-                candidates.append(c)
-                yield "candidate", c.__dict__
-        tokens = sum(count_tokens(c.text) for c in candidates)
-        if backend == "offline":
+            offline = self.drafter.draft(p.understanding, p.question, p.state_shop, p.policy, p.facts,
+                                         p.retrieved, n)
+            added, _ = self._checked(p.shop, offline, p.understanding.product, p.history, n - len(candidates),
+                                     seen={c.text for c in candidates})
+            if candidates and added:
+                p.notes.append(f"{len(added)} offline draft(s) completed the set")
+        if not candidates and not added:
+            added, _ = self._checked(p.shop, [self._holding_reply(p.state_shop, p.policy)],
+                                     p.understanding.product, p.history, 1)
+            p.notes.append("no draft passed the guardrails; a holding reply is offered")
+        return added
+
+    def _suggestion(self, p: _Prepared, candidates: list[Candidate], llm_used: bool,
+                    began: float) -> Suggestion:
+        if llm_used and self.llm is not None:
+            backend, usage = "llm", dict(self.llm.last_usage)
+            version, model = self.llm.prompt.version, self.llm.model
+        else:
+            tokens = sum(count_tokens(c.text) for c in candidates)
+            backend, version, model = "offline", None, None
             usage = {"prompt_tokens": 0, "completion_tokens": tokens, "total_tokens": tokens}
-        done = Suggestion(id=uuid.uuid4().hex, intent=p.understanding.intent, backend=backend,
-                          candidates=candidates, usage=usage, understanding=p.understanding, notes=p.notes,
+        return Suggestion(id=uuid.uuid4().hex, intent=p.understanding.intent, backend=backend,
+                          candidates=candidates, understanding=p.understanding, notes=p.notes, usage=usage,
                           prompt_version=version, model=model,
                           latency_ms=round((time.perf_counter() - began) * 1000, 2))
-        yield "done", done.as_dict()
 
     def _validate(self, history: list[dict[str, str]], n: int) -> tuple[list[dict[str, str]], list[str]]:
         if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_CANDIDATES:

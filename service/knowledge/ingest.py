@@ -168,8 +168,8 @@ def _ordered(docs: list[Document], token_docs: dict[str, list[Any]]) -> dict[str
 
 
 def _catalog_text(doc: Document) -> str:
-    """What product resolution reads of a product: its name and aliases."""
-    return " ".join([doc.title, *doc.extra.get("aliases", "").split("|")])
+    aliases = [a for a in doc.extra.get("aliases", "").split("|") if a]
+    return lexical.catalog_text(doc.title, aliases)
 
 
 def _lexical_data(pack: Pack, pack_hash: str, words: list[str], token_docs: dict[str, list[Any]],

@@ -147,7 +147,7 @@ class HybridRetriever:
         words = lexical.catalog_words((name, aliases) for _, name, aliases in catalog)
         lexical.add_words(words)
         for row in catalog:
-            row.append(" ".join(lexical.tokenize(" ".join([row[1], *row[2]]))))
+            row.append(" ".join(lexical.tokenize(lexical.catalog_text(row[1], row[2]))))
         docs = {h.id: [h.metadata.get("kind", ""), h.metadata.get("product", ""),
                        " ".join(lexical.tokenize(h.text)), h.metadata.get("intent", "")] for h in hits}
         data = {"schema": lexical.SCHEMA, "pack_hash": manifest.get("pack_hash"), "words": words,
@@ -193,7 +193,6 @@ class HybridRetriever:
                            for t in lexical.tokenize(word)]
 
         rankings: list[tuple[float, list[str]]] = []
-        hits: dict[str, Hit] = {}
         if mode in ("hybrid", "dense"):
             # Over-fetch: filtering happens here, not in Chroma (see store.py).
             factor = 4 if (kinds is not None or product is not None) else 1
@@ -226,8 +225,8 @@ class HybridRetriever:
             ranked = pinned_ids + [i for i in ranked if i not in pinned_ids]
         ranked = ranked[:k]
 
-        if ranked:
-            hits.update((h.id, h) for h in self.index.get(state.collection, ranked))
+        # Texts and metadata for the final few only (dense candidates came without them).
+        hits = {h.id: h for h in self.index.get(state.collection, ranked)} if ranked else {}
         results = [self._result(hits[i], scores[i]) for i in ranked if i in hits]
         return SearchOutcome(results=results, products=pinned, intents=wanted, query=query)
 

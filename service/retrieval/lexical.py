@@ -45,6 +45,12 @@ def catalog_words(products: Iterable[tuple[str, Sequence[str]]]) -> list[str]:
     return sorted(w for w in words if 1 < len(w) <= 30)
 
 
+def catalog_text(name: str, aliases: Sequence[str]) -> str:
+    """What product resolution reads of a product (its name and aliases); ingest and the
+    cache rebuild must tokenise exactly this."""
+    return " ".join([name, *aliases])
+
+
 def add_words(words: Iterable[str]) -> None:
     """Teach jieba the pack's product names and aliases (idempotent, thread-safe)."""
     new = [w.strip() for w in words if w and w.strip() and w.strip() not in _known_words]
