@@ -21,11 +21,13 @@ from rich.table import Table
 
 from service.config import get_settings
 from service.container import Services
-from service.errors import BackendError, HuashuError, InvalidRequest, NotFound, PackError
+from service.errors import BackendError, Conflict, HuashuError, InvalidRequest, NotFound, PackError
 
 # Exit statuses: 0 ok, 1 failure (or a regression), 2 bad usage or bad input,
-# 3 not found, 4 a backend (Chroma, embeddings) is unavailable.
-EXIT = [(PackError, 2), (InvalidRequest, 2), (NotFound, 3), (BackendError, 4), (HuashuError, 1)]
+# 3 not found, 4 a backend (Chroma, embeddings, database) is unavailable, 5 the draft's
+# state does not allow the action.
+EXIT = [(PackError, 2), (InvalidRequest, 2), (NotFound, 3), (BackendError, 4), (Conflict, 5), (HuashuError, 1)]
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 EPILOG = """Examples:
 
@@ -41,10 +43,16 @@ EPILOG = """Examples:
 
   huashu eval retrieval eval/retrieval-demo.jsonl
 
+  huashu drafts approve 3f2a…  ·  huashu drafts edit 3f2a… "亲，新的回复"
+
+  huashu keys create --name xiaoqi --role agent --role client --shop demo-shop
+
+  huashu stats --shop demo-shop
+
   huashu serve --port 8000
 
 Exit status: 0 ok, 1 failure or regression, 2 bad usage or input, 3 not found,
-4 a backend (Chroma, embeddings) unavailable."""
+4 a backend (Chroma, embeddings, database) unavailable, 5 a draft's state does not allow it."""
 
 app = typer.Typer(
     name="huashu", help="huashu (话术): grounded reply drafts for e-commerce customer service.",
@@ -52,6 +60,14 @@ app = typer.Typer(
 )
 eval_app = typer.Typer(help="Evaluate retrieval or guardrails against a labelled set.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+db_app = typer.Typer(help="The draft store's database (SQLite by default, HUASHU_DATABASE_URL otherwise).",
+                     no_args_is_help=True)
+app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="API keys: roles client, agent, evaluator, admin, each scoped to shops.",
+                       no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+drafts_app = typer.Typer(help="Act on stored drafts as an agent (the API's /v1/drafts).", no_args_is_help=True)
+app.add_typer(drafts_app, name="drafts")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -76,6 +92,13 @@ def handle_errors(fn: F) -> F:
 
 def services() -> Services:
     return Services(get_settings())
+
+
+def store(svc: Services) -> Services:
+    """The services, with the database schema brought up to date first."""
+    if svc.settings.database_migrate:
+        svc.db.migrate()
+    return svc
 
 
 def emit_json(data: Any) -> None:
@@ -185,7 +208,11 @@ def suggest(
     as_json: JsonOpt = False,
 ) -> None:
     """Draft ready-to-send replies to a buyer's message (offline drafter without an LLM)."""
-    s = services().pipeline.suggest(shop, [{"role": "buyer", "text": message}], product=product, n=n)
+    svc = store(services())
+    history = [{"role": "buyer", "text": message}]
+    s = svc.pipeline.suggest(shop, history, product=product, n=n)
+    svc.drafts.record(s.as_dict(), {"shop": shop, "history": history, "product": product, "n": n,
+                                    "conversation_id": None}, actor="cli")
     u = s.understanding
     if as_json:
         emit_json(s.as_dict())
@@ -197,7 +224,8 @@ def suggest(
     for i, c in enumerate(s.candidates, start=1):
         cites = ", ".join(x["source_id"] for x in c.citations) or "-"
         flag = " [escalate]" if c.escalate else ""
-        out.print(f"{i}. [{c.verdict}]{flag} {c.text}\n   cites: {cites}", markup=False, highlight=False)
+        out.print(f"{i}. [{c.verdict}]{flag} {c.text}\n   cites: {cites}   draft: {c.id}", markup=False,
+                  highlight=False)
 
 
 @app.command()
@@ -210,8 +238,26 @@ def serve(
 
     from service.api.app import create_app
 
-    err.print(f"huashu: serving on http://{host}:{port} (docs: http://{host}:{port}/docs)", highlight=False)
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="info")
+    svc = services()
+    try:
+        store(svc)
+        keys = svc.keys.active()
+    except HuashuError as exc:
+        err.print(f"error: {exc.message}", markup=False, highlight=False)
+        raise typer.Exit(4) from None
+    if keys == 0:
+        if host not in LOOPBACK:
+            err.print(f"error: no API key is configured, so huashu serves only on 127.0.0.1, not {host}; "
+                      "create one first with `huashu keys create --name NAME --role admin --shop '*'`",
+                      markup=False, highlight=False)
+            raise typer.Exit(2)
+        err.print("huashu: no API key is configured: serving without authentication, to this machine "
+                  "only (create one with `huashu keys create`)", highlight=False)
+    else:
+        err.print(f"huashu: {keys} active API key(s): every request needs one", highlight=False)
+    err.print(f"huashu: serving on http://{host}:{port} (docs: http://{host}:{port}/docs, "
+              f"agent console: http://{host}:{port}/console; database {svc.db.location})", highlight=False)
+    uvicorn.run(create_app(services=svc), host=host, port=port, log_level="info")
 
 
 @eval_app.command("retrieval")
@@ -290,6 +336,177 @@ def shops(as_json: JsonOpt = False) -> None:
         return
     for name in names:
         out.print(name, highlight=False)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def db_upgrade(as_json: JsonOpt = False) -> None:
+    """Create or upgrade the schema to the newest migration (the server also does at start)."""
+    svc = services()
+    revision = svc.db.migrate()
+    if as_json:
+        emit_json({"revision": revision, "database": svc.db.location})
+        return
+    out.print(f"database {svc.db.location} is at revision {revision}", highlight=False)
+
+
+@db_app.command("current")
+@handle_errors
+def db_current(as_json: JsonOpt = False) -> None:
+    """The schema revision the database is at (none: not created yet)."""
+    svc = services()
+    revision = svc.db.revision()
+    if as_json:
+        emit_json({"revision": revision, "database": svc.db.location})
+        return
+    out.print(f"database {svc.db.location}: revision {revision or 'none (run `huashu db upgrade`)'}",
+              highlight=False)
+
+
+@keys_app.command("create")
+@handle_errors
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key, e.g. agent-xiaoqi.")],
+    role: Annotated[list[str], typer.Option("--role", help="client, agent, evaluator or admin; repeatable.")],
+    shop: Annotated[list[str], typer.Option("--shop", help="A shop id the key may touch, repeatable; '*' for all.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Create an API key. The secret is printed once; only its hash is stored."""
+    listing, secret = store(services()).keys.create(name, role, shop)
+    if as_json:
+        emit_json({**listing, "key": secret})
+        return
+    out.print(f"created {listing['id']} ({listing['name']}): roles {', '.join(listing['roles'])}; "
+              f"shops {', '.join(listing['shops'])}\n{secret}\n(shown once: store it now)", highlight=False)
+
+
+@keys_app.command("list")
+@handle_errors
+def keys_list(as_json: JsonOpt = False) -> None:
+    """Every key, revoked ones too (secrets are never shown again)."""
+    rows = store(services()).keys.list()
+    if as_json:
+        emit_json({"keys": rows})
+        return
+    table = Table(title="API keys")
+    for column in ("id", "name", "prefix", "roles", "shops", "created", "revoked"):
+        table.add_column(column)
+    for k in rows:
+        table.add_row(k["id"], k["name"], k["prefix"] + "…", ", ".join(k["roles"]), ", ".join(k["shops"]),
+                      (k["created_at"] or "")[:19], (k["revoked_at"] or "")[:19])
+    out.print(table)
+
+
+@keys_app.command("revoke")
+@handle_errors
+def keys_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (k_…), from `huashu keys list`.")],
+                as_json: JsonOpt = False) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    row = store(services()).keys.revoke(key_id)
+    if as_json:
+        emit_json(row)
+        return
+    out.print(f"revoked {row['id']} ({row['name']}) at {row['revoked_at']}", highlight=False)
+
+
+def _print_draft(d: dict[str, Any]) -> None:
+    out.print(f"{d['id']}  [{d['state']}] [{d['verdict']}] v{d['version']}  {d['shop']} · {d['intent']} · "
+              f"{d['backend']}\n  {d['text']}", markup=False, highlight=False)
+    for v in d["violations"]:
+        out.print(f"  [{v['severity']}] {v['rule']}: {v['message']}", markup=False, highlight=False)
+    for a in d.get("audit", []):
+        out.print(f"  {a['at'][:19]} {a['action']} by {a['actor']}{' / ' + a['agent'] if a['agent'] else ''} "
+                  f"{a['before']['state']} → {a['after']['state']} {a['detail'] or ''}", markup=False, highlight=False)
+
+
+def _draft_action(draft_id: str, action: str, as_json: bool, **fields: Any) -> None:
+    svc = store(services())
+    body = svc.drafts.act(draft_id, action, actor="cli", **fields).body
+    if as_json:
+        emit_json(body)
+        return
+    _print_draft(body)
+
+
+DraftId = Annotated[str, typer.Argument(help="The draft id (a candidate's id).")]
+AgentOpt = Annotated[str | None, typer.Option("--agent", help="Your name, for the audit log.")]
+
+
+@drafts_app.command("show")
+@handle_errors
+def drafts_show(draft_id: DraftId, as_json: JsonOpt = False) -> None:
+    """A draft with its audit log."""
+    body = store(services()).drafts.get(draft_id)
+    if as_json:
+        emit_json(body)
+        return
+    _print_draft(body)
+
+
+@drafts_app.command("approve")
+@handle_errors
+def drafts_approve(draft_id: DraftId, agent: AgentOpt = None,
+                   override: Annotated[bool, typer.Option(help="Approve a blocked text (needs --reason).")] = False,
+                   reason: Annotated[str | None, typer.Option(help="Why a blocked text is approved.")] = None,
+                   as_json: JsonOpt = False) -> None:
+    """Approve a draft."""
+    _draft_action(draft_id, "approve", as_json, agent=agent, override=override, reason=reason)
+
+
+@drafts_app.command("edit")
+@handle_errors
+def drafts_edit(draft_id: DraftId, text: Annotated[str, typer.Argument(help="The new text (checked again).")],
+                agent: AgentOpt = None, as_json: JsonOpt = False) -> None:
+    """Replace a draft's text; prints the new verdict."""
+    _draft_action(draft_id, "edit", as_json, agent=agent, text=text)
+
+
+@drafts_app.command("reject")
+@handle_errors
+def drafts_reject(draft_id: DraftId, reason: Annotated[str, typer.Option(help="Why it is not usable.")],
+                  agent: AgentOpt = None, as_json: JsonOpt = False) -> None:
+    """Reject a draft, with the reason."""
+    _draft_action(draft_id, "reject", as_json, agent=agent, reason=reason)
+
+
+@drafts_app.command("sent")
+@handle_errors
+def drafts_sent(draft_id: DraftId, agent: AgentOpt = None, as_json: JsonOpt = False) -> None:
+    """Mark an approved draft as sent."""
+    _draft_action(draft_id, "sent", as_json, agent=agent)
+
+
+@app.command()
+@handle_errors
+def stats(shop: Annotated[str, typer.Option(help="Shop id.")], as_json: JsonOpt = False) -> None:
+    """What agents did with the drafts: acceptance, edits, rejection reasons, per intent and backend."""
+    from service.store.stats import shop_stats
+
+    svc = store(services())
+    svc.retriever.state(shop)
+    body = shop_stats(svc.drafts, shop)
+    if as_json:
+        emit_json(body)
+        return
+    table = Table(title=f"{shop}: what agents did with the drafts")
+    columns = ("group", "suggestions", "acted on", "acceptance", "approved", "rejected", "sent",
+               "edit rate", "edit distance")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "group" else "right")
+
+    def row(label: str, g: dict[str, Any]) -> None:
+        def f(x: Any) -> str:
+            return "—" if x is None else (f"{x:.2f}" if isinstance(x, float) else str(x))
+        table.add_row(label, f(g["suggestions"]), f(g["acted_on"]), f(g["acceptance_rate"]), f(g["approved"]),
+                      f(g["rejected"]), f(g["sent"]), f(g["edit_rate"]), f(g["mean_edit_distance"]))
+
+    row("all", body["overall"])
+    for name in ("by_intent", "by_backend"):
+        for key, g in body[name].items():
+            row(f"{name[3:]}: {key}", g)
+    out.print(table)
+    for r in body["overall"]["rejection_reasons"]:
+        out.print(f"rejected ×{r['count']}: {r['reason']}", markup=False, highlight=False)
 
 
 def main() -> None:

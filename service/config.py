@@ -63,7 +63,12 @@ class Settings(BaseSettings):
     )
 
     chroma_url: str | None = None
-    database_url: str | None = None
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; unset: SQLite under data_dir."
+    )
+    database_migrate: bool = Field(
+        True, description="Run the database migrations when the server starts (else `huashu db upgrade`)."
+    )
 
     max_pack_file_bytes: int = Field(
         5 * 1024 * 1024, ge=1, description="Largest shop.yaml or handbook file a pack may hold."
@@ -81,6 +86,11 @@ class Settings(BaseSettings):
     @property
     def lexical_path(self) -> Path:
         return self.data_dir / "lexical"
+
+    @property
+    def database(self) -> str:
+        """The database URL in use: HUASHU_DATABASE_URL, else SQLite under the data dir."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'huashu.db').as_posix()}"
 
 
 @lru_cache

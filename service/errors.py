@@ -5,10 +5,17 @@
     ├── NotFound
     │   ├── ShopNotFound       no pack ingested under that shop id
     │   └── ProductNotFound    the shop has no such product
+    │   └── DraftNotFound      no such draft (or it belongs to a shop the caller can't see)
     ├── InvalidRequest         a request is malformed (empty query, k out of range, …)
+    │   └── IdempotencyMismatch  an Idempotency-Key reused with a different request
+    ├── Unauthorized           no API key, or an unknown or revoked one
+    ├── Forbidden              the key lacks the role, or the shop is outside its scope
+    ├── Conflict               the draft's state does not allow the action (carries it)
+    │   └── OverrideRequired   approving a blocked edit needs an override and a reason
     └── BackendError           a dependency failed
         ├── IndexUnavailable   Chroma (embedded or server) failed or is unreachable
-        └── EmbeddingError     the embeddings endpoint failed or answered nonsense
+        ├── EmbeddingError     the embeddings endpoint failed or answered nonsense
+        └── StoreUnavailable   the database failed or is unreachable
 
 Adapters translate library exceptions (chromadb, openai) into these with `raise … from`.
 The API maps them to HTTP responses in one table (service/api/app.py) and the CLI to
@@ -16,6 +23,8 @@ one-line messages in one place (service/cli.py).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class HuashuError(Exception):
@@ -51,8 +60,38 @@ class ProductNotFound(NotFound):
     code = "product_not_found"
 
 
+class DraftNotFound(NotFound):
+    code = "draft_not_found"
+
+
 class InvalidRequest(HuashuError):
     code = "invalid_request"
+
+
+class IdempotencyMismatch(InvalidRequest):
+    code = "idempotency_key_reused"
+
+
+class Unauthorized(HuashuError):
+    code = "unauthorized"
+
+
+class Forbidden(HuashuError):
+    code = "forbidden"
+
+
+class Conflict(HuashuError):
+    """`current` is the resource as it stands now, returned beside the error."""
+
+    code = "conflict"
+
+    def __init__(self, message: str, current: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+class OverrideRequired(Conflict):
+    code = "override_required"
 
 
 class BackendError(HuashuError):
@@ -65,3 +104,7 @@ class IndexUnavailable(BackendError):
 
 class EmbeddingError(BackendError):
     code = "embedding_error"
+
+
+class StoreUnavailable(BackendError):
+    code = "database_unavailable"

@@ -115,3 +115,57 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI().start()
     yield server
     server.stop()
+
+
+# --- databases ----------------------------------------------------------------------------
+
+POSTGRES_URL = os.environ.get("HUASHU_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _postgres_reason() -> str | None:
+    """Why PostgreSQL can't be used here, or None when it can."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
+            return None
+    except psycopg.OperationalError as exc:
+        return f"PostgreSQL is not reachable at {POSTGRES_URL} ({str(exc).strip().splitlines()[0]})"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh schema in the PostgreSQL server on this machine, dropped afterwards; the
+    tests that need it skip, saying why, where no server answers."""
+    reason = _postgres_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    import uuid
+
+    import psycopg
+
+    schema = f"huashu_test_{uuid.uuid4().hex[:10]}"
+    plain = POSTGRES_URL.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    sep = "&" if "?" in POSTGRES_URL else "?"
+    yield f"{POSTGRES_URL}{sep}options=-csearch_path%3D{schema}"
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Each store test runs on SQLite and on PostgreSQL, each time on an empty database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'huashu.db'}"
+        return
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        for table in ("audit_log", "idempotency", "drafts", "suggestions", "api_keys", "alembic_version"):
+            conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
+    engine.dispose()
+    yield url

@@ -9,11 +9,12 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.container import Services
+from tests.clients import local_client
 
 
 @pytest.fixture(scope="module")
 def client(demo: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services=demo), raise_server_exceptions=False) as c:
+    with local_client(create_app(services=demo)) as c:
         yield c
 
 
@@ -86,7 +87,7 @@ def test_unexpected_error_is_a_json_500_without_trace(demo: Services) -> None:
 
     app = create_app(services=demo)
     app.dependency_overrides[get_retriever] = lambda: Broken()
-    with TestClient(app, raise_server_exceptions=False) as c:
+    with local_client(app) as c:
         r = c.post("/v1/search", json={"shop": "demo-shop", "query": "包邮"})
     assert r.status_code == 500
     assert r.json() == {"error": {"code": "internal_error", "message": "internal error; see the server log"}}
@@ -98,7 +99,7 @@ def test_health_degraded_when_chroma_server_is_down(tmp_path) -> None:  # type: 
     from tests.conftest import free_port
 
     svc = Services(Settings(data_dir=tmp_path, chroma_url=f"http://127.0.0.1:{free_port()}"))
-    with TestClient(create_app(services=svc), raise_server_exceptions=False) as c:
+    with local_client(create_app(services=svc)) as c:
         r = c.get("/healthz")
         assert r.status_code == 503 and r.json()["status"] == "degraded"
         r = c.post("/v1/search", json={"shop": "demo-shop", "query": "包邮"})

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.container import Services
@@ -16,6 +15,7 @@ from service.guardrails.checker import RuleError, RuleSet
 from service.guardrails.service import validate_pack_rules
 from service.knowledge.ingest import ingest_pack
 from service.knowledge.pack import load_pack
+from tests.clients import local_client
 from tests.conftest import DEMO_PACK
 from tests.packs import write_pack
 
@@ -156,7 +156,7 @@ def test_pack_overrides(services: Services, tmp_path: Path) -> None:
 
 
 def test_check_api(demo: Services) -> None:
-    with TestClient(create_app(services=demo), raise_server_exceptions=False) as client:
+    with local_client(create_app(services=demo)) as client:
         r = client.post("/v1/check", json={"shop": "demo-shop", "product": "P003", "text": "你好，给您打个9折",
                                            "history": [{"role": "buyer", "text": "能便宜点吗"}]})
         assert r.status_code == 200

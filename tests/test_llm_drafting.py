@@ -15,6 +15,7 @@ from service.drafting.llm import LLMDrafter
 from service.drafting.pipeline import SuggestionPipeline
 from service.knowledge.ingest import ingest_pack
 from service.tokens import count_tokens
+from tests.clients import local_client
 from tests.conftest import DEMO_PACK
 from tests.fakes.openai_server import Delay, Error, FakeOpenAI, completion
 
@@ -113,8 +114,7 @@ def sse_events(response) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-d
 
 
 def test_streaming_sends_tokens_then_checked_candidates(shop: Services, fake_openai: FakeOpenAI) -> None:
-    from fastapi.testclient import TestClient
-
+    
     from service.api.app import create_app
     from tests.fakes.openai_server import Stream
 
@@ -122,7 +122,7 @@ def test_streaming_sends_tokens_then_checked_candidates(shop: Services, fake_ope
     fake_openai.script("/chat/completions", Stream(pieces))
     shop.__dict__["pipeline"] = pipeline(shop, fake_openai)  # this app drafts through the fake LLM
     try:
-        with TestClient(create_app(services=shop), raise_server_exceptions=False) as client:
+        with local_client(create_app(services=shop)) as client:
             body = {"shop": "demo-shop", "product": "P003", "history": BARGAIN, "n": 3}
             with client.stream("POST", "/v1/suggestions/stream", json=body) as r:
                 assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
@@ -141,11 +141,10 @@ def test_streaming_sends_tokens_then_checked_candidates(shop: Services, fake_ope
 
 
 def test_streaming_offline(demo: Services) -> None:
-    from fastapi.testclient import TestClient
-
+    
     from service.api.app import create_app
 
-    with TestClient(create_app(services=demo), raise_server_exceptions=False) as client:
+    with local_client(create_app(services=demo)) as client:
         with client.stream("POST", "/v1/suggestions/stream",
                            json={"shop": "demo-shop", "history": [{"role": "buyer", "text": "在吗"}]}) as r:
             events = sse_events(r)

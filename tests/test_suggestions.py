@@ -13,13 +13,14 @@ from service.api.app import create_app
 from service.config import Settings
 from service.container import Services
 from service.knowledge.ingest import ingest_pack
+from tests.clients import local_client
 from tests.conftest import DEMO_PACK
 from tests.packs import write_pack
 
 
 @pytest.fixture(scope="module")
 def client(demo: Services) -> Iterator[TestClient]:
-    with TestClient(create_app(services=demo), raise_server_exceptions=False) as c:
+    with local_client(create_app(services=demo)) as c:
         yield c
 
 
@@ -113,7 +114,7 @@ def test_invalid_json_and_long_history(client: TestClient) -> None:
 def test_second_shop_of_another_category(tmp_path: Path) -> None:
     svc = Services(Settings(data_dir=tmp_path / "data", chroma_url=None, embeddings_base_url=None))
     ingest_pack(write_pack(tmp_path / "pack"), svc.index, svc.embedder, svc.lexical_store)
-    with TestClient(create_app(services=svc), raise_server_exceptions=False) as c:
+    with local_client(create_app(services=svc)) as c:
         shipping = ask(c, "什么时候发货", shop="kitchen-mini")
         assert_ready(shipping)
         assert any("24" in x["text"] for x in shipping["candidates"])       # this shop's policy

@@ -17,15 +17,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
-from service.api.routes import check, health, search, suggestions
+from service.api.routes import check, console, drafts, health, keys, search, stats, suggestions
 from service.config import Settings, get_settings
 from service.container import Services
 from service.errors import (
     BackendError,
+    Conflict,
+    Forbidden,
     HuashuError,
     InvalidRequest,
     NotFound,
     PackError,
+    Unauthorized,
 )
 from service.metrics import REQUEST_LATENCY, REQUESTS
 
@@ -36,6 +39,9 @@ STATUS = [
     (NotFound, 404),
     (InvalidRequest, 400),
     (PackError, 400),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (Conflict, 409),
     (BackendError, 503),
     (HuashuError, 500),
 ]
@@ -44,12 +50,21 @@ DESCRIPTION = """
 huashu drafts replies for Chinese e-commerce customer service, grounded in each shop's
 knowledge pack (product facts, handbook scripts, policy).
 
-Errors are JSON: `{"error": {"code": "...", "message": "..."}}`.
+Errors are JSON: `{"error": {"code": "...", "message": "..."}}`; a 409 on a draft adds
+`current`, the draft as it now stands.
+
+Access: send `Authorization: Bearer hs_…` (or `X-API-Key`). Roles: `client` (suggestions,
+check, search, marking drafts sent), `agent` (drafts), `evaluator` (evals, stats), `admin`
+(everything, and keys); each key is scoped to shops. With no key configured, huashu answers
+loopback clients only. The agent console is at [/console](/console).
+
+Retries: `POST /v1/suggestions` and every draft action accept an `Idempotency-Key` header; a
+retried request with the same key returns the first answer (header `Idempotent-Replayed`).
 """
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str, **extra: object) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -63,7 +78,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             services.index.heartbeat()
         except BackendError as exc:
             log.warning("starting without the index: %s", exc.message)
+        try:
+            if services.settings.database_migrate:
+                services.db.migrate()
+            services.learning.sync()
+        except BackendError as exc:
+            log.warning("starting without the database (%s): %s", services.db.location, exc.message)
         yield
+        services.db.dispose()
 
     app = FastAPI(title="huashu", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
@@ -71,13 +93,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(search.router)
     app.include_router(check.router)
     app.include_router(suggestions.router)
+    app.include_router(drafts.router)
+    app.include_router(stats.router)
+    app.include_router(keys.router)
+    app.include_router(console.router)
 
     @app.exception_handler(HuashuError)
     async def huashu_error(request: Request, exc: HuashuError) -> JSONResponse:
         status = next(code for cls, code in STATUS if isinstance(exc, cls))
         if status >= 500:
             log.error("%s %s failed: %s", request.method, request.url.path, exc.message)
-        return error_response(status, exc.code, exc.message)
+        extra = {"current": exc.current} if isinstance(exc, Conflict) and exc.current else {}
+        response = error_response(status, exc.code, exc.message, **extra)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -136,3 +136,134 @@ class SuggestionResponse(BaseModel):
     notes: list[str] = Field(default_factory=list, description="Why the backend fell back, what was trimmed.")
     prompt_version: str | None = Field(None, description="The prompt template's version (LLM drafts).")
     model: str | None = None
+
+
+# --- drafts, stats, keys ------------------------------------------------------------------
+
+DraftState = Literal["suggested", "edited", "approved", "rejected", "sent"]
+
+
+class AuditOut(BaseModel):
+    id: int
+    action: Literal["approve", "edit", "reject", "sent"]
+    actor: str = Field(description="The API key that acted (`local` without keys).")
+    agent: str | None = Field(description="The person, when the client named one.")
+    at: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    detail: dict[str, Any] = Field(description="reason, override, the edit's verdict.")
+    idempotency_key: str | None
+
+
+class DraftOut(BaseModel):
+    id: str
+    suggestion_id: str
+    shop: str
+    state: DraftState
+    text: str = Field(description="The text as it stands now (edited or not).")
+    original_text: str = Field(description="The text as drafted.")
+    verdict: Literal["pass", "warn", "block"] = Field(description="The guardrail verdict of `text`.")
+    violations: list[ViolationOut]
+    citations: list[Citation]
+    escalate: bool
+    edited: bool
+    intent: str
+    backend: Literal["llm", "offline"]
+    product: str | None
+    style: str = ""
+    version: int = Field(description="Bumped by every action; send it back to act only on what you saw.")
+    reject_reason: str | None
+    override_reason: str | None
+    created_at: str
+    updated_at: str
+    decided_at: str | None
+    sent_at: str | None
+    conversation_id: str | None = None
+    history: list[Turn] = Field(default_factory=list, description="The conversation the draft answers.")
+    question: str = ""
+    beyond_authority: list[str] = Field(default_factory=list)
+    audit: list[AuditOut] = Field(default_factory=list, description="Every action, oldest first.")
+
+
+class ActionBase(BaseModel):
+    version: int | None = Field(None, description="Act only if the draft is still at this version (else 409).")
+    agent: str | None = Field(None, max_length=128, description="The person acting, for the audit log.")
+
+
+class ApproveRequest(ActionBase):
+    override: bool = Field(False, description="Approve although the text is blocked (needs `reason`).")
+    reason: str | None = Field(None, description="Why a blocked text is approved anyway.")
+
+
+class EditRequest(ActionBase):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "亲，这款59.9元，今天下单24小时内发货哦～"}]})
+
+    text: str = Field(description="The agent's version; it is checked by the guardrails again.")
+
+
+class RejectRequest(ActionBase):
+    reason: str = Field(description="Why the draft is not usable (kept for the evaluators).")
+
+
+class SentRequest(ActionBase):
+    pass
+
+
+class ConflictDetail(ErrorDetail):
+    current: DraftOut | None = Field(None, description="The draft as it stands now.")
+
+
+class ConflictBody(BaseModel):
+    error: ConflictDetail
+
+
+class RejectionReason(BaseModel):
+    reason: str
+    count: int
+
+
+class StatsGroup(BaseModel):
+    suggestions: int = Field(description="Suggestions made.")
+    acted_on: int = Field(description="Suggestions with at least one draft approved, edited or rejected.")
+    accepted: int = Field(description="Suggestions with a draft approved (or sent).")
+    acceptance_rate: float | None = Field(description="accepted / acted_on.")
+    approved: int = Field(description="Drafts approved or sent.")
+    rejected: int
+    sent: int
+    approval_rate: float | None = Field(description="Drafts approved / (approved + rejected).")
+    edit_rate: float | None = Field(description="Approved drafts that were edited first / approved drafts.")
+    mean_edit_distance: float | None = Field(description="Mean Levenshtein distance (characters) between "
+                                                         "the draft and the text approved or sent.")
+    mean_edit_ratio: float | None = Field(description="The same, normalised by length (0 = unchanged, 1 = rewritten).")
+    overrides: int = Field(description="Blocked texts approved with an override.")
+    rejection_reasons: list[RejectionReason]
+
+
+class StatsResponse(BaseModel):
+    shop: str
+    overall: StatsGroup
+    by_intent: dict[str, StatsGroup]
+    by_backend: dict[str, StatsGroup]
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "agent-xiaoqi", "roles": ["agent", "client"], "shops": ["demo-shop"]}]})
+
+    name: str
+    roles: list[Literal["client", "agent", "evaluator", "admin"]]
+    shops: list[str] = Field(description="Shop ids, or [\"*\"] for every shop.")
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The first characters of the secret, to recognise it.")
+    roles: list[str]
+    shops: list[str]
+    created_at: str | None
+    revoked_at: str | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The secret: shown this once, stored only as a hash.")

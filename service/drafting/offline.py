@@ -1,6 +1,8 @@
 """The offline drafter: replies composed from the shop's own scripts and facts, no LLM.
 
 Sources, in order of preference:
+0. a reply the shop's agents approved for the same intent, product and request (kind
+   `approved`, retrieved like any document); the guardrails check it against today's facts;
 1. the sample replies (「…」) of the shop's handbook section for the buyer's intent, when
    they pass the guardrails for this product (they speak in the shop's voice);
 2. built-in templates per intent (`knowledge/builtin/scripts.yaml`), three styles each,
@@ -145,7 +147,7 @@ class OfflineDrafter:
               product: ProductFacts | None, retrieved: list[dict[str, Any]], n: int) -> list[Draft]:
         """More candidates than `n`, best first; the pipeline keeps the first `n` that pass."""
         values = slot_values(shop, policy, product)
-        drafts: list[Draft] = []
+        drafts: list[Draft] = self._approved(understanding, retrieved)
         beyond = understanding.beyond_authority
         if beyond:
             for request in beyond:
@@ -193,6 +195,22 @@ class OfflineDrafter:
         # more than a greeting.
         return [Draft(text=body if body.startswith("亲") else f"亲，{body}", style="facts",
                       citations=citations_for(used | {"product"}, product, values))]
+
+    @staticmethod
+    def _approved(understanding: Understanding, retrieved: list[dict[str, Any]]) -> list[Draft]:
+        """Approved replies that answered the same kind of request: same intent, and the same
+        requests beyond authority (a reply that declined a discount does not answer a gift)."""
+        asked = sorted(r.kind for r in understanding.beyond_authority)
+        out = []
+        for doc in retrieved:
+            extra = doc.get("extra") or {}
+            if doc["kind"] != "approved" or doc.get("intent") != understanding.intent:
+                continue
+            if sorted(b for b in str(extra.get("beyond", "")).split("|") if b) != asked:
+                continue
+            out.append(Draft(text=doc["text"], style="approved", citations=[
+                {"source_id": doc["source_id"], "kind": "approved", "excerpt": doc["text"][:80]}]))
+        return out
 
     @staticmethod
     def _shop_samples(intent: str, retrieved: list[dict[str, Any]], question: str = "",

@@ -24,6 +24,7 @@ from service.config import Settings
 from service.errors import IndexUnavailable, InvalidRequest, ProductNotFound
 from service.knowledge.documents import KINDS
 from service.retrieval import lexical
+from service.retrieval.approved import ApprovedIndex
 from service.retrieval.catalog import Catalog
 from service.retrieval.embeddings import Embedder
 from service.retrieval.lexical import LexicalIndex, LexicalStore
@@ -45,11 +46,16 @@ class SearchResult:
     title: str = ""
     source: str = ""
     intent: str = ""
+    # Approved replies only: the question they answered and what was asked beyond authority.
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source_id": self.source_id, "kind": self.kind, "product": self.product,
+        body = {"source_id": self.source_id, "kind": self.kind, "product": self.product,
                 "text": self.text, "score": round(self.score, 6), "title": self.title,
                 "source": self.source, "intent": self.intent}
+        if self.extra:
+            body["extra"] = dict(self.extra)
+        return body
 
 
 @dataclass
@@ -74,8 +80,10 @@ class _ShopState:
 class HybridRetriever:
     def __init__(self, settings: Settings, index: ChromaIndex, embedder: Embedder,
                  store: LexicalStore | None = None,
-                 classifier: IntentClassifier | None = None) -> None:
+                 classifier: IntentClassifier | None = None,
+                 approved: ApprovedIndex | None = None) -> None:
         self.settings = settings
+        self.approved = approved
         self.classifier = classifier or default_classifier()
         self.index = index
         self.embedder = embedder
@@ -193,11 +201,12 @@ class HybridRetriever:
                            for t in lexical.tokenize(word)]
 
         rankings: list[tuple[float, list[str]]] = []
-        if mode in ("hybrid", "dense"):
+        vector = self.embedder.embed(query) if mode in ("hybrid", "dense") else None
+        if vector is not None:
             # Over-fetch: filtering happens here, not in Chroma (see store.py).
             factor = 4 if (kinds is not None or product is not None) else 1
             n_dense = min(knobs.candidates * factor, len(state.lexical.ids))
-            dense = self.index.query(shop, self.embedder.embed(query), n_dense, state.collection)
+            dense = self.index.query(shop, vector, n_dense, state.collection)
             known = state.lexical.kind_product
             dense = [h for h in dense if h.id in known and self._admits(known[h.id], kinds, product)][: knobs.candidates]
             rankings.append((knobs.dense_weight, [h.id for h in dense]))
@@ -228,7 +237,26 @@ class HybridRetriever:
         # Texts and metadata for the final few only (dense candidates came without them).
         hits = {h.id: h for h in self.index.get(state.collection, ranked)} if ranked else {}
         results = [self._result(hits[i], scores[i]) for i in ranked if i in hits]
+        if vector is not None and (kinds is None or "approved" in kinds):
+            # What agents approved for this intent (and product) comes right after the
+            # product's facts: the shop's own best answer to such a question.
+            learned = self._approved(shop, vector, wanted, pinned, kinds)
+            lead = sum(1 for r in results if r.kind == "fact" and r.product in pinned)
+            results = (results[:lead] + learned + results[lead:])[:k]
         return SearchOutcome(results=results, products=pinned, intents=wanted, query=query)
+
+    def _approved(self, shop: str, vector: Any, wanted: list[str], pinned: list[str],
+                  kinds: set[str] | None) -> list[SearchResult]:
+        if self.approved is None or not (wanted or kinds == {"approved"}):
+            return []
+        product = pinned[0] if len(pinned) == 1 else None
+        found = self.approved.search(shop, vector, wanted[0] if wanted else None, product)
+        return [SearchResult(source_id=h.reply.source_id, kind="approved", product=h.reply.product,
+                             text=h.reply.text, score=round(1.0 - h.distance, 6), title="已批准的回复",
+                             source=f"draft:{h.reply.draft_id}", intent=h.reply.intent,
+                             extra={"question": h.reply.question, "beyond": "|".join(h.reply.beyond),
+                                    "edited": "true" if h.reply.edited else ""})
+                for h in found]
 
     def _validate(self, query: str, kind: str | Iterable[str] | None, k: int) -> tuple[str, set[str] | None]:
         limits = self.settings.retrieval

@@ -1,0 +1,1 @@
+"""The durable draft store: suggestions, drafts, their audit log, idempotency records, keys."""

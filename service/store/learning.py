@@ -1,0 +1,56 @@
+"""Learning from agents: approved drafts become the shop's `approved` knowledge.
+
+The store commits an approval first (that is the acknowledged action); indexing follows.
+If the index is unavailable then, the draft stays `learned = false` and the next `sync`
+(at server start, or after the next approval) indexes it: nothing approved is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from service.errors import BackendError
+from service.retrieval.approved import ApprovedIndex, ApprovedReply
+from service.store.drafts import DraftStore
+
+log = logging.getLogger("huashu.learning")
+
+
+def reply_of(draft: dict[str, Any]) -> ApprovedReply:
+    return ApprovedReply(draft_id=draft["id"], shop=draft["shop"], question=draft.get("question", ""),
+                         text=draft["text"], intent=draft["intent"], product=draft.get("product"),
+                         beyond=tuple(draft.get("beyond_authority") or ()), edited=bool(draft["edited"]))
+
+
+class Learning:
+    def __init__(self, store: DraftStore, index: ApprovedIndex) -> None:
+        self.store = store
+        self.index = index
+
+    def learn(self, draft_ids: Iterable[str]) -> int:
+        """Index these approved drafts, and any left pending by an earlier failure."""
+        ids = set(draft_ids)
+        try:
+            rows = self.store.approved(unlearned=True)
+            rows = [r for r in rows if r["id"] in ids] + [r for r in rows if r["id"] not in ids]
+            if rows:
+                self.index.add([reply_of(r) for r in rows if r["question"]])
+                self.store.mark_learned(r["id"] for r in rows)
+            return len(rows)
+        except BackendError as exc:
+            log.warning("approved replies not indexed yet (will retry): %s", exc.message)
+            return 0
+
+    def sync(self, shop: str | None = None) -> int:
+        """Bring the index up to date with the store; rebuild a shop's collection when it
+        holds vectors of another embedder."""
+        rebuilt = 0
+        for s in {r["shop"] for r in self.store.approved(shop)}:
+            if self.index.embedder_of(s) not in (None, self.index.embedder.name):
+                self.index.clear(s)
+                rows = self.store.approved(s)
+                self.store.mark_learned((r["id"] for r in rows), learned=False)
+                rebuilt += len(rows)
+        return self.learn(()) or rebuilt
