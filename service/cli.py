@@ -422,6 +422,7 @@ def _print_draft(d: dict[str, Any]) -> None:
 def _draft_action(draft_id: str, action: str, as_json: bool, **fields: Any) -> None:
     svc = store(services())
     body = svc.drafts.act(draft_id, action, actor="cli", **fields).body
+    svc.learning.wait()  # an approval is indexed before the command returns
     if as_json:
         emit_json(body)
         return

@@ -74,7 +74,7 @@ class Services:
                 result = self.guardrails.check(shop, text, history=history)
             return result.verdict, [v.as_dict() for v in result.violations]
 
-        return DraftStore(self.db, checker=check, on_approved=lambda ids: self.learning.learn(ids))
+        return DraftStore(self.db, checker=check, on_approved=lambda ids: self.learning.enqueue(ids))
 
     @cached_property
     def keys(self) -> KeyStore:

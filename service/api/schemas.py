@@ -56,6 +56,8 @@ class Health(BaseModel):
     index: str = Field(description="Where Chroma lives: a data path or a server URL.")
     embedder: str
     shops: list[str]
+    database: str = Field(description="ok, unavailable, or not migrated.")
+    database_location: str = Field(description="The database URL (without its password).")
 
 
 class Turn(BaseModel):

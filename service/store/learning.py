@@ -1,13 +1,17 @@
 """Learning from agents: approved drafts become the shop's `approved` knowledge.
 
-The store commits an approval first (that is the acknowledged action); indexing follows.
-If the index is unavailable then, the draft stays `learned = false` and the next `sync`
-(at server start, or after the next approval) indexes it: nothing approved is lost.
+The store commits an approval first (that is the acknowledged action); indexing follows
+on a background thread, in batches, so an approval is not kept waiting on Chroma (an
+embedded upsert costs tens of milliseconds). If the index is unavailable, or the process
+dies first, the draft stays `learned = false` and the next `sync` (at server start) or the
+next approval indexes it: nothing approved is lost.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +32,38 @@ class Learning:
     def __init__(self, store: DraftStore, index: ApprovedIndex) -> None:
         self.store = store
         self.index = index
+        self._queue: queue.Queue[str] = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._start = threading.Lock()
+
+    def enqueue(self, draft_ids: Iterable[str]) -> None:
+        """Index these drafts soon, off the caller's thread."""
+        with self._start:
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run, name="huashu-learning", daemon=True)
+                self._worker.start()
+        for draft_id in draft_ids:
+            self._queue.put(draft_id)
+
+    def wait(self) -> None:
+        """Until everything enqueued so far is indexed (or has failed and stays pending)."""
+        self._queue.join()
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.learn(batch)
+            except Exception:  # noqa: BLE001 - the thread must outlive any one failure
+                log.exception("indexing approved replies failed (they stay pending)")
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
     def learn(self, draft_ids: Iterable[str]) -> int:
         """Index these approved drafts, and any left pending by an earlier failure."""
