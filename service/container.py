@@ -62,7 +62,8 @@ class Services:
 
     @cached_property
     def db(self) -> Database:
-        return Database(self.settings.database, connect_timeout=self.settings.timeouts.connect)
+        return Database(self.settings.database, connect_timeout=self.settings.timeouts.connect,
+                        sqlite_synchronous=self.settings.sqlite_synchronous)
 
     @cached_property
     def drafts(self) -> DraftStore:

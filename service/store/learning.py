@@ -1,8 +1,9 @@
 """Learning from agents: approved drafts become the shop's `approved` knowledge.
 
 The store commits an approval first (that is the acknowledged action); indexing follows
-on a background thread, in batches, so an approval is not kept waiting on Chroma (an
-embedded upsert costs tens of milliseconds). If the index is unavailable, or the process
+on a background thread, in batches gathered for up to BATCH_SECONDS, so an approval is not
+kept waiting on Chroma: an embedded upsert costs tens of milliseconds and holds the GIL,
+so one per approval slowed every request of a busy server. If the index is unavailable, or the process
 dies first, the draft stays `learned = false` and the next `sync` (at server start) or the
 next approval indexes it: nothing approved is lost.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,6 +22,7 @@ from service.retrieval.approved import ApprovedIndex, ApprovedReply
 from service.store.drafts import DraftStore
 
 log = logging.getLogger("huashu.learning")
+BATCH_SECONDS = 0.5  # how long the worker gathers approvals into one write to the index
 
 
 def reply_of(draft: dict[str, Any]) -> ApprovedReply:
@@ -52,9 +55,10 @@ class Learning:
     def _run(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while True:
+            until = time.monotonic() + BATCH_SECONDS
+            while (left := until - time.monotonic()) > 0:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=left))
                 except queue.Empty:
                     break
             try:
