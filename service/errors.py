@@ -4,8 +4,11 @@
     ├── PackError              a knowledge pack is invalid (names file, line, field)
     ├── NotFound
     │   ├── ShopNotFound       no pack ingested under that shop id
-    │   └── ProductNotFound    the shop has no such product
+    │   ├── ProductNotFound    the shop has no such product
+    │   └── EvalNotFound       no evaluation run (or golden set) under that name or id
     ├── InvalidRequest         a request is malformed (empty query, k out of range, …)
+    │   └── EvalInputError     an eval input (golden set, baseline, tolerances, cassette,
+    │                          report folder) is unreadable or malformed; checked before a run
     └── BackendError           a dependency failed
         ├── IndexUnavailable   Chroma (embedded or server) failed or is unreachable
         └── EmbeddingError     the embeddings endpoint failed or answered nonsense
@@ -51,8 +54,16 @@ class ProductNotFound(NotFound):
     code = "product_not_found"
 
 
+class EvalNotFound(NotFound):
+    code = "eval_not_found"
+
+
 class InvalidRequest(HuashuError):
     code = "invalid_request"
+
+
+class EvalInputError(InvalidRequest):
+    code = "invalid_eval_input"
 
 
 class BackendError(HuashuError):
