@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
-from service.api.routes import check, health, search, suggestions
+from service.api.routes import check, evals, health, search, suggestions
 from service.config import Settings, get_settings
 from service.container import Services
 from service.errors import (
@@ -27,6 +27,7 @@ from service.errors import (
     NotFound,
     PackError,
 )
+from service.evaluation.jobs import EvalJobs
 from service.metrics import REQUEST_LATENCY, REQUESTS
 
 log = logging.getLogger("huashu.api")
@@ -64,13 +65,16 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         except BackendError as exc:
             log.warning("starting without the index: %s", exc.message)
         yield
+        app.state.eval_jobs.shutdown()
 
     app = FastAPI(title="huashu", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    app.state.eval_jobs = EvalJobs(services)
     app.include_router(health.router)
     app.include_router(search.router)
     app.include_router(check.router)
     app.include_router(suggestions.router)
+    app.include_router(evals.router)
 
     @app.exception_handler(HuashuError)
     async def huashu_error(request: Request, exc: HuashuError) -> JSONResponse:

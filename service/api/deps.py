@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from service.config import Settings
 from service.container import Services
+from service.evaluation.jobs import EvalJobs
 from service.retrieval.hybrid import HybridRetriever
 
 
@@ -24,6 +25,12 @@ def get_retriever(services: Annotated[Services, Depends(get_services)]) -> Hybri
     return services.retriever
 
 
+def get_eval_jobs(request: Request) -> EvalJobs:
+    jobs: EvalJobs = request.app.state.eval_jobs
+    return jobs
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 RetrieverDep = Annotated[HybridRetriever, Depends(get_retriever)]
+EvalJobsDep = Annotated[EvalJobs, Depends(get_eval_jobs)]
