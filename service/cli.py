@@ -359,8 +359,10 @@ def _print_eval(r: dict[str, Any]) -> None:
             row += [_num(d.get("before")), ("REGRESSED " if d.get("regressed") else "") + (d.get("tolerance") or "")]
         table.add_row(*row)
     out.print(table)
-    cols = ("cases", "pass_rate", "check_pass_rate", "intent_accuracy", "grounding_rate", "chrf_mean",
-            "citation_hit_rate")
+    cols: tuple[str, ...] = ("cases", "pass_rate", "check_pass_rate", "intent_accuracy", "grounding_rate",
+                             "chrf_mean", "citation_hit_rate")
+    if "judge_helpfulness_mean" in a:
+        cols += ("judge_helpfulness_mean", "judge_tone_mean")
     per = Table(title="per intent")
     for column in ("intent",) + cols:
         per.add_column(column, justify="left" if column == "intent" else "right")
