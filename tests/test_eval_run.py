@@ -146,24 +146,25 @@ def test_cli_baseline_gates_and_names_the_regression(cli_env: None, tmp_path: Pa
     assert re.search(rf"regressed check_pass_rate: {before:.4g} → [0-9.]+ \(tolerance drop ≤ 0\)", result.stdout)
     assert f"flipped pass → fail: {target}" in result.stdout and "verdict: fail" in result.stdout
 
-    # A doctored baseline: a failing case marked as passing, a passing one as failing, and
-    # intent accuracy higher than this run can reach.
-    failing = next(c["id"] for c in run["cases"] if not c["passed"])
+    # A doctored baseline on top: a passing case marked as failing before, and intent
+    # accuracy higher than this run reaches.
     doctored = json.loads(base.read_text(encoding="utf-8"))
-    doctored["cases"][failing]["passed"] = True
     doctored["cases"]["dispatch-01"]["passed"] = False
     doctored["aggregates"]["intent_accuracy"] = 1.0
     fake = tmp_path / "doctored.json"
     fake.write_text(json.dumps(doctored), encoding="utf-8")
-    result = runner.invoke(app, ["eval", "run", str(MINI), "--baseline", str(fake), "--json"])
+    result = runner.invoke(app, ["eval", "run", str(worse_set), "--baseline", str(fake), "--json"])
     assert result.exit_code == 1
     body = json.loads(result.stdout)
     comparison = body["comparison"]
+    regressed = [d["metric"] for d in comparison["regressions"]]
+    assert "check_pass_rate" in regressed
     if run["aggregates"]["intent_accuracy"] < 1.0:
-        assert "intent_accuracy" in [d["metric"] for d in comparison["regressions"]]
-    assert comparison["flipped_to_fail"] == [failing] and comparison["flipped_to_pass"] == ["dispatch-01"]
+        assert "intent_accuracy" in regressed
+    assert comparison["flipped_to_fail"] == [target] and comparison["flipped_to_pass"] == ["dispatch-01"]
     changes = {c["id"]: c["change"] for c in body["cases"]}
-    assert changes[failing] == "pass → fail" and changes["dispatch-01"] == "fail → pass"
+    assert changes[target] == "pass → fail" and changes["dispatch-01"] == "fail → pass"
+    assert body["verdict"]["status"] == "fail"
 
 
 def test_cli_reports_parse(cli_env: None, tmp_path: Path) -> None:
