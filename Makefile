@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_guardrails.py
 	$(BIN)/python bench/bench_suggestions.py
 	$(BIN)/python bench/bench_llm.py
+	$(BIN)/python bench/bench_eval.py
 
 eval-retrieval: $(STAMP)
 	$(BIN)/huashu ingest $(PACK)

@@ -22,6 +22,8 @@ from rich.table import Table
 from service.config import get_settings
 from service.container import Services
 from service.errors import BackendError, Conflict, HuashuError, InvalidRequest, NotFound, PackError
+from service.evaluation.baseline import DEFAULT_TOLERANCES
+from service.evaluation.pricing import DEFAULT_PRICING
 
 # Exit statuses: 0 ok, 1 failure (or a regression), 2 bad usage or bad input,
 # 3 not found, 4 a backend (Chroma, embeddings, database) is unavailable, 5 the draft's
@@ -43,6 +45,10 @@ EPILOG = """Examples:
 
   huashu eval retrieval eval/retrieval-demo.jsonl
 
+  huashu eval run eval/golden-demo.jsonl --save-baseline base.json
+
+  huashu eval run eval/golden-demo.jsonl --baseline base.json --report eval/reports/now
+
   huashu drafts approve 3f2a…  ·  huashu drafts edit 3f2a… "亲，新的回复"
 
   huashu keys create --name xiaoqi --role agent --role client --shop demo-shop
@@ -58,7 +64,8 @@ app = typer.Typer(
     name="huashu", help="huashu (话术): grounded reply drafts for e-commerce customer service.",
     epilog=EPILOG, no_args_is_help=True, rich_markup_mode=None, add_completion=False,
 )
-eval_app = typer.Typer(help="Evaluate retrieval or guardrails against a labelled set.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate retrieval, guardrails or whole replies against a labelled set.",
+                       no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
 db_app = typer.Typer(help="The draft store's database (SQLite by default, HUASHU_DATABASE_URL otherwise).",
                      no_args_is_help=True)
@@ -69,8 +76,9 @@ app.add_typer(keys_app, name="keys")
 drafts_app = typer.Typer(help="Act on stored drafts as an agent (the API's /v1/drafts).", no_args_is_help=True)
 app.add_typer(drafts_app, name="drafts")
 
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# emoji=False: rich would turn "file.jsonl:100:" into an emoji.
+out = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 F = TypeVar("F", bound=Callable[..., Any])
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
@@ -323,6 +331,116 @@ def eval_guardrails(
     for miss in result.misses:
         out.print(f"miss {miss['id']}: {miss['text']}\n    want {miss['expected']} {miss['evidence']}, "
                   f"got {miss['found']} {miss['violations']}", markup=False, highlight=False)
+
+
+EVAL_RUN_EPILOG = """Examples:
+
+  huashu eval run eval/golden-demo.jsonl
+
+  huashu eval run eval/golden-demo.jsonl --save-baseline eval/baseline-demo.json
+
+  huashu eval run eval/golden-demo.jsonl --baseline eval/baseline-demo.json --report eval/reports/now
+
+  HUASHU_LLM_BASE_URL=... huashu eval run eval/golden-demo.jsonl --record llm.cassette.json --judge
+
+  huashu eval run eval/golden-demo.jsonl --replay llm.cassette.json --judge --baseline base.json
+
+Exit status: 0 pass, 1 a metric regressed past its tolerance, a blocked candidate was offered
+or the set has invalid lines; 2 bad input (a baseline, tolerances, cassette or report folder
+that cannot be used), found before any case runs."""
+
+
+@eval_app.command("run", epilog=EVAL_RUN_EPILOG)
+@handle_errors
+def eval_run(
+    golden: Annotated[Path, typer.Argument(help="Golden dialogue set (JSONL, CONTRACTS §2).")],
+    baseline: Annotated[Path | None, typer.Option(help="Compare with this baseline; exit 1 on regression.")] = None,
+    save_baseline: Annotated[Path | None, typer.Option("--save-baseline", help="Write this run as a baseline.")] = None,
+    tolerances: Annotated[Path, typer.Option(help="Per-metric tolerances (YAML).")] = DEFAULT_TOLERANCES,
+    pricing: Annotated[Path, typer.Option(help="Price per 1k tokens by model (YAML).")] = DEFAULT_PRICING,
+    report: Annotated[Path | None, typer.Option(help="Write report.json, junit.xml and report.html here.")] = None,
+    record: Annotated[Path | None, typer.Option(help="Record every LLM response into this cassette.")] = None,
+    replay: Annotated[Path | None, typer.Option(help="Answer LLM calls from this cassette (no network).")] = None,
+    judge: Annotated[bool, typer.Option("--judge", help="Score helpfulness and tone with an LLM judge.")] = False,
+    jobs: Annotated[int, typer.Option(help="Cases run in parallel (helps while waiting on an LLM).")] = 1,
+    n: Annotated[int, typer.Option("-n", help="Candidates per case (the top one is scored).")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a golden set through the suggestion pipeline: checks, intent, grounding, chrF, citations,
+    latency and cost per case and per intent; gate on a baseline."""
+    from service.evaluation.session import EvalOptions, EvalSession
+
+    options = EvalOptions(golden=golden, baseline=baseline, save_baseline=save_baseline, tolerances=tolerances,
+                          pricing=pricing, report_dir=report, record=record, replay=replay, judge=judge,
+                          jobs=jobs, n=n)
+    session = EvalSession(services(), options).prepare()
+    for problem in session.input_errors:
+        err.print(f"warning: {problem}", markup=False, highlight=False)
+    columns = (TextColumn("eval"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True, disable=as_json or not err.is_terminal) as bar:
+        task = bar.add_task("eval", total=session.total)
+        result = session.run(on_result=lambda _: bar.advance(task))
+    if as_json:
+        emit_json(result)
+    else:
+        _print_eval(result)
+    if result["verdict"]["status"] != "pass":
+        raise typer.Exit(1)
+
+
+def _print_eval(r: dict[str, Any]) -> None:
+    a = r["aggregates"]
+    backends = ", ".join(f"{k} {v}" for k, v in r["backends"].items()) or "none"
+    out.print(f"{r['set']}: {a['cases']} cases, {a['passed']} passed, {a['failed']} failed ({a['errors']} errors); "
+              f"backend {backends}; {r['wall_seconds']:.2f}s, {r['cases_per_second']} cases/s, jobs {r['jobs']}",
+              markup=False, highlight=False)
+    comparison = r["comparison"]
+    before = {d["metric"]: d for d in comparison["deltas"]} if comparison else {}
+    table = Table(title="aggregates")
+    for column in ("metric", "now") + (("baseline", "tolerance") if comparison else ()):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for name, value in a.items():
+        row = [name, _num(value)]
+        if comparison:
+            d = before.get(name, {})
+            row += [_num(d.get("before")), ("REGRESSED " if d.get("regressed") else "") + (d.get("tolerance") or "")]
+        table.add_row(*row)
+    out.print(table)
+    cols: tuple[str, ...] = ("cases", "pass_rate", "check_pass_rate", "intent_accuracy", "grounding_rate",
+                             "chrf_mean", "citation_hit_rate")
+    if "judge_helpfulness_mean" in a:
+        cols += ("judge_helpfulness_mean", "judge_tone_mean")
+    per = Table(title="per intent")
+    for column in ("intent",) + cols:
+        per.add_column(column, justify="left" if column == "intent" else "right")
+    for intent, v in r["per_intent"].items():
+        per.add_row(intent, *(_num(v.get(c)) for c in cols))
+    out.print(per)
+    for c in r["cases"]:
+        if not c["passed"]:
+            out.print(f"fail {c['id']} (line {c['line']}): {'; '.join(c['failed_checks'])}\n    reply: {c['reply']}",
+                      markup=False, highlight=False)
+    if comparison:
+        for d in comparison["regressions"]:
+            out.print(f"regressed {d['metric']}: {_num(d['before'])} → {_num(d['now'])} (tolerance {d['tolerance']})",
+                      markup=False, highlight=False)
+        out.print(f"flipped pass → fail: {', '.join(comparison['flipped_to_fail']) or 'none'}", highlight=False)
+        out.print(f"flipped fail → pass: {', '.join(comparison['flipped_to_pass']) or 'none'}", highlight=False)
+        if comparison["missing"]:
+            out.print(f"in the baseline, not run now: {', '.join(comparison['missing'])}", highlight=False)
+    for kind, path in (r.get("reports") or {}).items():
+        out.print(f"report ({kind}): {path}", markup=False, highlight=False)
+    v = r["verdict"]
+    out.print(f"verdict: {v['status']}" + (f" — {'; '.join(v['reasons'])}" if v["reasons"] else ""),
+              markup=False, highlight=False)
+
+
+def _num(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
 
 
 @app.command()

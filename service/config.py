@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+REPO_DIR = Path(__file__).resolve().parents[1]
+
 
 class Timeouts(BaseModel):
     """Network budgets for every outbound call (LLM, embeddings, Chroma server)."""
@@ -43,6 +45,10 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(Path("data"), description="Embedded Chroma, SQLite and caches live here.")
+    eval_dir: Path = Field(
+        REPO_DIR / "eval",
+        description="Golden sets and baselines that POST /v1/evals may name; nothing outside it is read.",
+    )
 
     llm_base_url: str | None = Field(
         None, validation_alias=AliasChoices("HUASHU_LLM_BASE_URL", "OPENAI_BASE_URL")

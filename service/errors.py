@@ -4,10 +4,13 @@
     ├── PackError              a knowledge pack is invalid (names file, line, field)
     ├── NotFound
     │   ├── ShopNotFound       no pack ingested under that shop id
-    │   └── ProductNotFound    the shop has no such product
-    │   └── DraftNotFound      no such draft (or it belongs to a shop the caller can't see)
+    │   ├── ProductNotFound    the shop has no such product
+    │   ├── DraftNotFound      no such draft (or it belongs to a shop the caller can't see)
+    │   └── EvalNotFound       no evaluation run (or golden set) under that name or id
     ├── InvalidRequest         a request is malformed (empty query, k out of range, …)
-    │   └── IdempotencyMismatch  an Idempotency-Key reused with a different request
+    │   ├── IdempotencyMismatch  an Idempotency-Key reused with a different request
+    │   └── EvalInputError     an eval input (golden set, baseline, tolerances, cassette,
+    │                          report folder) is unreadable or malformed; checked before a run
     ├── Unauthorized           no API key, or an unknown or revoked one
     ├── Forbidden              the key lacks the role, or the shop is outside its scope
     ├── Conflict               the draft's state does not allow the action (carries it)
@@ -64,6 +67,10 @@ class DraftNotFound(NotFound):
     code = "draft_not_found"
 
 
+class EvalNotFound(NotFound):
+    code = "eval_not_found"
+
+
 class InvalidRequest(HuashuError):
     code = "invalid_request"
 
@@ -92,6 +99,10 @@ class Conflict(HuashuError):
 
 class OverrideRequired(Conflict):
     code = "override_required"
+
+
+class EvalInputError(InvalidRequest):
+    code = "invalid_eval_input"
 
 
 class BackendError(HuashuError):

@@ -226,7 +226,11 @@ def test_a_key_of_one_shop_touches_nothing_of_another(two_shops: Services) -> No
     with local_client(create_app(services=svc)) as c:
         s = c.post("/v1/suggestions", json=ASK, headers=auth(demo_all)).json()
         draft = s["candidates"][0]["id"]
+        case = {"id": "c1", "shop": "demo-shop", "intent": "bargain", "history": ASK["history"]}
+        run = c.post("/v1/evals", json={"cases": [case]}, headers=auth(demo_all))
+        assert run.status_code == 202, run.text
         forbidden = [
+            ("post", "/v1/evals", {"cases": [case]}),
             ("post", "/v1/suggestions", ASK),
             ("post", "/v1/suggestions/stream", ASK),
             ("post", "/v1/check", {"shop": "demo-shop", "text": "亲，您好"}),
@@ -238,7 +242,7 @@ def test_a_key_of_one_shop_touches_nothing_of_another(two_shops: Services) -> No
             r = getattr(c, method)(path, headers=auth(kitchen), **({"json": body} if body else {}))
             assert r.status_code == 403, (path, r.text)
             assert r.json()["error"]["code"] == "forbidden"
-        hidden = [("get", f"/v1/drafts/{draft}", None)] + [
+        hidden = [("get", f"/v1/drafts/{draft}", None), ("get", f"/v1/evals/{run.json()['id']}", None)] + [
             ("post", f"/v1/drafts/{draft}/{a}", b) for a, b in
             (("approve", {}), ("edit", {"text": "亲"}), ("reject", {"reason": "x"}), ("sent", {}))]
         for method, path, body in hidden:

@@ -87,6 +87,7 @@ def test_discount_granting_draft_is_regenerated(shop: Services, fake_openai: Fak
     assert s.backend == "llm"
     assert not any("9折" in c.text or "便宜5元" in c.text for c in s.candidates)
     assert any("regenerated" in note for note in s.notes)
+    assert s.usage == {"prompt_tokens": 240, "completion_tokens": 80, "total_tokens": 320}  # both calls billed
     retry_prompt = fake_openai.requests[1][1]["messages"][1]["content"]
     assert "没有通过检查" in retry_prompt and "9折" in retry_prompt
 
@@ -150,3 +151,38 @@ def test_streaming_offline(demo: Services) -> None:
             events = sse_events(r)
     assert [n for n, _ in events] == ["candidate"] * 3 + ["done"]
     assert events[-1][1]["backend"] == "offline"
+
+
+def test_usage_is_kept_per_thread(shop: Services, fake_openai: FakeOpenAI) -> None:
+    """Two suggestions in flight at once (the API's thread pool, `eval run --jobs`): each
+    thread reads the usage of its own completion, not of whichever finished last."""
+    import threading
+
+    from service.understanding.buyer import understand
+
+    def answer(body: dict) -> object:  # type: ignore[type-arg]
+        slow = "能便宜点吗" in body["messages"][1]["content"]
+        reply = completion(GOOD, prompt_tokens=111 if slow else 222)
+        return Delay(0.5, reply) if slow else reply
+
+    fake_openai.respond("/chat/completions", answer)
+    drafter = pipeline(shop, fake_openai).llm
+    assert drafter is not None
+    policy = shop.guardrails.context("demo-shop").policy
+    seen: dict[str, int] = {}
+    slow_done = threading.Event()
+
+    def ask(text: str) -> None:
+        drafter.draft(understand([text], policy), [{"role": "buyer", "text": text}], {}, policy, None, [], 1)
+        if text == "在吗":
+            slow_done.wait(5)  # read only after the other thread's completion has landed
+        else:
+            slow_done.set()
+        seen[text] = drafter.last_usage["prompt_tokens"]
+
+    threads = [threading.Thread(target=ask, args=(t,)) for t in ("能便宜点吗", "在吗")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert seen == {"能便宜点吗": 111, "在吗": 222}

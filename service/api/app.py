@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service import __version__
-from service.api.routes import check, console, drafts, health, keys, search, stats, suggestions
+from service.api.routes import check, console, drafts, evals, health, keys, search, stats, suggestions
 from service.config import Settings, get_settings
 from service.container import Services
 from service.errors import (
@@ -30,6 +30,7 @@ from service.errors import (
     PackError,
     Unauthorized,
 )
+from service.evaluation.jobs import EvalJobs
 from service.metrics import REQUEST_LATENCY, REQUESTS
 
 log = logging.getLogger("huashu.api")
@@ -85,16 +86,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         except BackendError as exc:
             log.warning("starting without the database (%s): %s", services.db.location, exc.message)
         yield
+        app.state.eval_jobs.shutdown()
+        if "learning" in services.__dict__:  # index what was approved before stopping
+            services.learning.wait(timeout=10)
         services.db.dispose()
 
     app = FastAPI(title="huashu", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.services = services
+    app.state.eval_jobs = EvalJobs(services)
     app.include_router(health.router)
     app.include_router(search.router)
     app.include_router(check.router)
     app.include_router(suggestions.router)
     app.include_router(drafts.router)
     app.include_router(stats.router)
+    app.include_router(evals.router)
     app.include_router(keys.router)
     app.include_router(console.router)
 

@@ -10,6 +10,7 @@ from fastapi import Depends, Header, Request
 from service.config import Settings
 from service.container import Services
 from service.errors import Unauthorized
+from service.evaluation.jobs import EvalJobs
 from service.retrieval.hybrid import HybridRetriever
 from service.store.keys import LOCAL, Principal
 
@@ -25,6 +26,11 @@ def get_settings(services: Annotated[Services, Depends(get_services)]) -> Settin
 
 def get_retriever(services: Annotated[Services, Depends(get_services)]) -> HybridRetriever:
     return services.retriever
+
+
+def get_eval_jobs(request: Request) -> EvalJobs:
+    jobs: EvalJobs = request.app.state.eval_jobs
+    return jobs
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
@@ -77,3 +83,4 @@ AgentDep = Annotated[Principal, Depends(require("agent"))]
 EvaluatorDep = Annotated[Principal, Depends(require("evaluator"))]
 AdminDep = Annotated[Principal, Depends(require("admin"))]
 IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]
+EvalJobsDep = Annotated[EvalJobs, Depends(get_eval_jobs)]

@@ -269,3 +269,64 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     key: str = Field(description="The secret: shown this once, stored only as a hash.")
+
+
+# --- evaluations --------------------------------------------------------------------------
+
+class EvalRequest(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [
+        {"set": "golden-demo.jsonl", "baseline": "baseline-demo.json"},
+        {"cases": [{"id": "bargain-1", "shop": "demo-shop", "product": "P003", "intent": "bargain",
+                    "history": [{"role": "buyer", "text": "能便宜点吗"}], "must_not_include": ["打折"],
+                    "expect_escalation": False}]},
+    ]})
+
+    set_name: str | None = Field(
+        None, alias="set",
+        description="A golden set (JSONL) by file name inside the eval folder (HUASHU_EVAL_DIR); "
+                    "`.jsonl` may be left off. Give this or `cases`.")
+    cases: list[dict[str, Any]] | None = Field(
+        None, max_length=5000, description="Golden cases inline, in the golden-set format (CONTRACTS §2).")
+    baseline: str | None = Field(
+        None, description="A saved baseline (JSON) by file name inside the eval folder: compare and gate on it.")
+    judge: bool = Field(False, description="Also score helpfulness and tone with the LLM judge (needs an LLM).")
+
+
+class EvalProgress(BaseModel):
+    done: int
+    total: int
+
+
+class EvalAccepted(BaseModel):
+    id: str = Field(description="Poll GET /v1/evals/{id} for progress and results.")
+    status: Literal["queued", "running", "done", "failed"]
+    progress: EvalProgress
+
+
+class EvalVerdict(BaseModel):
+    status: Literal["pass", "fail"]
+    reasons: list[str]
+
+
+class EvalRun(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    set: str
+    progress: EvalProgress
+    created_at: str
+    started_at: str | None = None
+    finished_at: str | None = None
+    error: str | None = Field(None, description="Why a failed run failed.")
+    aggregates: dict[str, Any] | None = Field(
+        None, description="When done: pass rate, check pass rate, intent accuracy, grounding rate, "
+                          "blocked_ready, chrF mean, citation hit rate, latency p50/p95, tokens, cost.")
+    per_intent: dict[str, dict[str, Any]] | None = None
+    verdict: EvalVerdict | None = None
+    comparison: dict[str, Any] | None = Field(
+        None, description="With a baseline: per-metric deltas, regressions, cases flipped pass→fail and fail→pass.")
+    errors: list[str] | None = Field(None, description="Invalid lines of the golden set (file:line: field: reason).")
+    cases: list[dict[str, Any]] | None = Field(None, description="Per-case results, in the set's order.")
+    reports: dict[str, str] | None = Field(
+        None, description="Where report.json, junit.xml and report.html were written.")
+    wall_seconds: float | None = None
+    backends: dict[str, int] | None = None

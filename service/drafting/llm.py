@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,21 +37,41 @@ class DraftError(BackendError):
     code = "llm_failed"
 
 
+def chat_model(settings: Settings, http_client: httpx.Client | None = None,
+               temperature: float = 0.7) -> ChatOpenAI:
+    """LangChain's ChatOpenAI for the configured endpoint. `http_client` replaces the HTTP
+    layer (the evaluation's record/replay cassette hands its transport in this way)."""
+    key = settings.llm_api_key
+    return ChatOpenAI(
+        model=settings.llm_model, base_url=settings.llm_base_url,
+        api_key=key.get_secret_value() if key else "not-needed",  # type: ignore[arg-type]
+        timeout=httpx.Timeout(settings.timeouts.read, connect=settings.timeouts.connect),
+        max_retries=settings.timeouts.retries, temperature=temperature, http_client=http_client,
+    )
+
+
 class LLMDrafter:
     name = "llm"
 
-    def __init__(self, settings: Settings, prompt: Prompt | None = None) -> None:
-        key = settings.llm_api_key
+    def __init__(self, settings: Settings, prompt: Prompt | None = None,
+                 http_client: httpx.Client | None = None) -> None:
         self.model = settings.llm_model
         self.budget = settings.llm_prompt_budget
         self.prompt = prompt or load_prompt("draft")
-        self.chat = ChatOpenAI(
-            model=settings.llm_model, base_url=settings.llm_base_url,
-            api_key=key.get_secret_value() if key else "not-needed",  # type: ignore[arg-type]
-            timeout=httpx.Timeout(settings.timeouts.read, connect=settings.timeouts.connect),
-            max_retries=settings.timeouts.retries, temperature=0.7,
-        )
-        self.last_usage: dict[str, int] = {}
+        self.chat = chat_model(settings, http_client)
+        # Per thread: the API serves suggestions from a thread pool and the evaluation runs
+        # cases in parallel; one shared dict would hand one call's usage to another.
+        self._local = threading.local()
+
+    @property
+    def last_usage(self) -> dict[str, int]:
+        """Token usage of this thread's latest completion."""
+        usage: dict[str, int] = getattr(self._local, "usage", {})
+        return usage
+
+    @last_usage.setter
+    def last_usage(self, usage: dict[str, int]) -> None:
+        self._local.usage = usage
 
     def build(self, understanding: Understanding, history: list[dict[str, str]], shop: dict[str, Any],
               policy: Policy, retrieved: list[dict[str, Any]], n: int) -> tuple[str, str]:

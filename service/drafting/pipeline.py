@@ -115,14 +115,18 @@ class SuggestionPipeline:
         u = p.understanding
         candidates: list[Candidate] = []
         llm_used = False
+        usage: dict[str, int] | None = None
         if self.llm is not None:
             try:
                 drafts = self.llm.draft(u, p.history, p.state_shop, p.policy, p.facts, p.retrieved, n)
+                usage = dict(self.llm.last_usage)
                 candidates, blocked = self._checked(shop, drafts, u.product, p.history, n)
                 if blocked and len(candidates) < n:
                     # Regenerate once, with what was wrong as feedback.
                     retry = self.llm.draft(u, p.history, p.state_shop, p.policy, p.facts, p.retrieved, n,
                                            feedback="\n".join(blocked))
+                    # Both calls are billed: the usage reported is their sum.
+                    usage = {k: usage.get(k, 0) + v for k, v in self.llm.last_usage.items()}
                     more, _ = self._checked(shop, retry, u.product, p.history, n - len(candidates),
                                             seen={c.text for c in candidates})
                     candidates += more
@@ -132,7 +136,7 @@ class SuggestionPipeline:
                 p.notes.append(f"LLM unavailable, offline drafts instead: {exc.message}")
                 candidates = []
         candidates += self._complete(p, candidates, n)
-        return self._suggestion(p, candidates, llm_used, began)
+        return self._suggestion(p, candidates, llm_used, began, usage)
 
     def stream(self, shop: str, history: list[dict[str, str]], product: str | None = None,
                n: int = 3) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -186,9 +190,9 @@ class SuggestionPipeline:
         return added
 
     def _suggestion(self, p: _Prepared, candidates: list[Candidate], llm_used: bool,
-                    began: float) -> Suggestion:
+                    began: float, llm_usage: dict[str, int] | None = None) -> Suggestion:
         if llm_used and self.llm is not None:
-            backend, usage = "llm", dict(self.llm.last_usage)
+            backend, usage = "llm", dict(llm_usage if llm_usage is not None else self.llm.last_usage)
             version, model = self.llm.prompt.version, self.llm.model
         else:
             tokens = sum(count_tokens(c.text) for c in candidates)

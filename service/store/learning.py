@@ -48,9 +48,18 @@ class Learning:
         for draft_id in draft_ids:
             self._queue.put(draft_id)
 
-    def wait(self) -> None:
-        """Until everything enqueued so far is indexed (or has failed and stays pending)."""
-        self._queue.join()
+    def wait(self, timeout: float | None = None) -> bool:
+        """Until everything enqueued so far is indexed (or has failed and stays pending);
+        False if `timeout` seconds passed first."""
+        if timeout is None:
+            self._queue.join()
+            return True
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def _run(self) -> None:
         while True:

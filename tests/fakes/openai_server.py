@@ -2,7 +2,9 @@
 
 The real `openai` client talks to it over HTTP. Responses are scripted per endpoint; a
 scripted item is a dict (the JSON body to return), an `Error(status, body)`, or a
-`Delay(seconds, then)`. When the script for an endpoint runs dry, `/v1/embeddings` falls
+`Delay(seconds, then)`. When the script for an endpoint runs dry, a responder set with
+`respond(path, fn)` answers (`fn(body)` returns an item as above: answers that depend on the
+request, e.g. for runs whose calls come in no fixed order); without one `/v1/embeddings` falls
 back to deterministic vectors, and any other endpoint answers 500 and records the surplus
 call in `unexpected`, so a test can assert nothing more was called (like NeMo's FakeLLM).
 """
@@ -14,6 +16,7 @@ import json
 import threading
 import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -50,6 +53,7 @@ class FakeOpenAI:
     def __init__(self, embedding_dim: int = 16) -> None:
         self.embedding_dim = embedding_dim
         self.scripts: dict[str, deque[Any]] = defaultdict(deque)
+        self.responders: dict[str, Callable[[dict[str, Any]], Any]] = {}
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.unexpected: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -63,6 +67,10 @@ class FakeOpenAI:
 
     def script(self, path: str, *items: Any) -> None:
         self.scripts[path].extend(items)
+
+    def respond(self, path: str, responder: Callable[[dict[str, Any]], Any]) -> None:
+        """Answer `path` with `responder(body)` once its script is used up."""
+        self.responders[path] = responder
 
     def start(self) -> FakeOpenAI:
         self._thread.start()
@@ -89,6 +97,8 @@ class FakeOpenAI:
                 fake.requests.append((path, body))
                 script = fake.scripts[path]
                 item = script.popleft() if script else None
+                if item is None and path in fake.responders:
+                    item = fake.responders[path](body)
                 while isinstance(item, Delay):
                     time.sleep(item.seconds)
                     item = item.then
