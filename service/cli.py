@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,10 +20,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from service.config import get_settings
-from service.container import Services
 from service.errors import BackendError, Conflict, HuashuError, InvalidRequest, NotFound, PackError
 from service.evaluation.baseline import DEFAULT_TOLERANCES
 from service.evaluation.pricing import DEFAULT_PRICING
+
+if TYPE_CHECKING:  # the container pulls in Chroma, LangChain and scikit-learn: `--help` need not
+    from service.container import Services
 
 # Exit statuses: 0 ok, 1 failure (or a regression), 2 bad usage or bad input,
 # 3 not found, 4 a backend (Chroma, embeddings, database) is unavailable, 5 the draft's
@@ -99,6 +101,8 @@ def handle_errors(fn: F) -> F:
 
 
 def services() -> Services:
+    from service.container import Services
+
     return Services(get_settings())
 
 
@@ -249,6 +253,8 @@ def serve(
     svc = services()
     try:
         store(svc)
+        if svc.settings.admin_key is not None and svc.keys.install(svc.settings.admin_key.get_secret_value()):
+            err.print("huashu: installed the admin key from HUASHU_ADMIN_KEY", highlight=False)
         keys = svc.keys.active()
     except HuashuError as exc:
         err.print(f"error: {exc.message}", markup=False, highlight=False)

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "FULL", description="SQLite commit durability: FULL survives power loss, NORMAL a killed process."
     )
+    admin_key: SecretStr | None = Field(
+        None, description="An admin API key (every shop) installed at start-up if absent, so a fresh "
+                          "deployment (e.g. docker compose) can be reached; at least 24 characters.")
     database_migrate: bool = Field(
         True, description="Run the database migrations when the server starts (else `huashu db upgrade`)."
     )

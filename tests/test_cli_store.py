@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -80,3 +81,20 @@ def test_serve_refuses_other_interfaces_without_keys(data_dir: Path) -> None:
     result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "1"])
     assert result.exit_code == 2
     assert "no API key is configured" in result.output and "huashu keys create" in result.output
+
+
+def test_serve_installs_the_admin_key_from_the_environment(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "hs_bootstrap_0123456789abcdef"
+    monkeypatch.setenv("HUASHU_ADMIN_KEY", secret)
+    get_settings.cache_clear()
+    with socket.socket() as taken:  # serve gets as far as installing the key, then cannot bind
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        first = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", port])
+        assert first.exit_code != 0 and "installed the admin key" in first.output
+        keys = run("keys", "list")["keys"]
+        assert [(k["roles"], k["shops"], k["prefix"]) for k in keys] == [(["admin"], ["*"], secret[:10])]
+        again = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", port])
+        assert again.exit_code != 0 and "installed" not in again.output
+    assert len(run("keys", "list")["keys"]) == 1  # installed once

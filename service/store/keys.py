@@ -70,6 +70,18 @@ class KeyStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def install(self, secret: str, name: str = "admin (HUASHU_ADMIN_KEY)") -> bool:
+        """Make `secret` a valid admin key for every shop, unless it is one already (or was
+        revoked: a revoked key stays revoked). True if it was added."""
+        if len(secret) < 24 or not secret.isprintable() or " " in secret:
+            raise InvalidRequest("HUASHU_ADMIN_KEY: at least 24 visible characters, no spaces")
+        with self.db.session(write=True) as s:
+            if s.scalars(select(ApiKey).where(ApiKey.hash == _digest(secret))).first() is not None:
+                return False
+            s.add(ApiKey(id="k_" + secrets.token_hex(5), name=name, hash=_digest(secret), prefix=secret[:10],
+                         roles=["admin"], shops=[ALL_SHOPS]))
+        return True
+
     def create(self, name: str, roles: Collection[str], shops: Collection[str]) -> tuple[dict[str, Any], str]:
         """The new key's listing and its secret (shown once)."""
         name = name.strip()
