@@ -165,6 +165,14 @@ def test_stats(client: TestClient) -> None:
     assert body["by_backend"]["offline"]["suggestions"] == 3
     assert client.get("/v1/stats", params={"shop": "nope"}).status_code == 404
     assert client.get("/v1/stats").status_code == 422
+    rejected = client.get("/v1/drafts", params={"shop": "demo-shop", "state": "rejected"}).json()
+    assert sorted(d["reject_reason"] for d in rejected) == ["没回答问题", "语气太生硬", "语气太生硬"]
+    assert all(d["question"] and d["history"] for d in rejected)
+    everything = client.get("/v1/drafts", params={"shop": "demo-shop", "limit": 500}).json()
+    assert len(everything) == 9 and everything[0]["updated_at"] >= everything[-1]["updated_at"]
+    page = client.get("/v1/drafts", params={"shop": "demo-shop", "limit": 2, "offset": 2}).json()
+    assert [d["id"] for d in page] == [d["id"] for d in everything[2:4]]
+    assert client.get("/v1/drafts", params={"shop": "demo-shop", "state": "lost"}).status_code == 422
 
 
 # --- access -------------------------------------------------------------------------------
@@ -210,6 +218,11 @@ def test_keys_roles_and_revocation(two_shops: Services) -> None:
         assert c.post(f"/v1/drafts/{draft}/approve", headers={"x-api-key": agent_key}).status_code == 200
         assert c.post(f"/v1/drafts/{draft}/sent", headers=auth(client_key)).status_code == 200
         assert c.get("/v1/stats", params={"shop": "demo-shop"}, headers=auth(agent_key)).status_code == 403
+        evaluator = key(svc, ["evaluator"], ["demo-shop"])
+        assert c.get("/v1/stats", params={"shop": "demo-shop"}, headers=auth(evaluator)).status_code == 200
+        assert c.get("/v1/drafts", params={"shop": "demo-shop"}, headers=auth(evaluator)).status_code == 200
+        assert c.post(f"/v1/drafts/{draft}/reject", json={"reason": "x"}, headers=auth(evaluator)).status_code == 403
+        assert c.post("/v1/suggestions", json=ASK, headers=auth(evaluator)).status_code == 403
         row = next(k for k in svc.keys.list() if k["roles"] == ["agent"])
         svc.keys.revoke(row["id"])
         revoked = c.get(f"/v1/drafts/{draft}", headers=auth(agent_key))
@@ -236,6 +249,7 @@ def test_a_key_of_one_shop_touches_nothing_of_another(two_shops: Services) -> No
             ("post", "/v1/check", {"shop": "demo-shop", "text": "亲，您好"}),
             ("post", "/v1/search", {"shop": "demo-shop", "query": "包邮吗"}),
             ("get", "/v1/stats?shop=demo-shop", None),
+            ("get", "/v1/drafts?shop=demo-shop", None),
             ("post", "/v1/keys", {"name": "x", "roles": ["client"], "shops": ["demo-shop"]}),
         ]
         for method, path, body in forbidden:

@@ -34,6 +34,7 @@ from service.store.db import Database
 from service.store.models import AuditEntry, Draft, IdempotencyRecord, Suggestion, utcnow
 
 ACTIONS = ("approve", "edit", "reject", "sent")
+STATES = ("suggested", "edited", "approved", "rejected", "sent")
 ALLOWED_FROM = {
     "approve": ("suggested", "edited"),
     "edit": ("suggested", "edited"),
@@ -210,6 +211,23 @@ class DraftStore:
         current = self.get(draft_id, shops, audit=False)
         raise Conflict(f"draft {draft_id} changed while you acted on it (now {current['state']}, "
                        f"version {current['version']}); reload it and try again", current)
+
+    def list(self, shop: str, state: str | None = None, intent: str | None = None,
+             limit: int = 50, offset: int = 0) -> list[dict[str, Any]]:
+        """A shop's drafts, newest first (the agents' queue, or the rejections evaluators read)."""
+        if state is not None and state not in STATES:
+            raise InvalidRequest(f"state: must be one of {', '.join(STATES)}, got {state!r}")
+        if not 1 <= limit <= 500 or offset < 0:
+            raise InvalidRequest("limit: 1 to 500; offset: 0 or more")
+        with self.db.session() as s:
+            q = select(Draft, Suggestion).join(Suggestion, Draft.suggestion_id == Suggestion.id).where(
+                Draft.shop == shop)
+            if state is not None:
+                q = q.where(Draft.state == state)
+            if intent is not None:
+                q = q.where(Draft.intent == intent)
+            q = q.order_by(Draft.updated_at.desc(), Draft.id).limit(limit).offset(offset)
+            return [as_dict(d, sug) for d, sug in s.execute(q)]
 
     def audit(self, draft_id: str, shops: Collection[str] | None = None) -> list[dict[str, Any]]:
         return list(self.get(draft_id, shops)["audit"])

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from service.api.deps import AgentDep, ClientOrAgentDep, IdempotencyKeyDep, ServicesDep
+from service.api.deps import (
+    AgentDep,
+    AgentOrEvaluatorDep,
+    ClientOrAgentDep,
+    DraftReaderDep,
+    IdempotencyKeyDep,
+    ServicesDep,
+)
 from service.api.schemas import (
     ApproveRequest,
     ConflictBody,
     DraftOut,
+    DraftState,
     EditRequest,
     ErrorBody,
     RejectRequest,
@@ -45,9 +53,21 @@ def _act(services: ServicesDep, request: Request, principal: Principal, key: str
     return respond(outcome)
 
 
+@router.get("/v1/drafts", response_model=list[DraftOut], responses=ERRORS,
+            summary="A shop's drafts, newest first: the agents' queue, or the rejections with their reasons")
+def list_drafts(services: ServicesDep, principal: AgentOrEvaluatorDep,
+                shop: Annotated[str, Query(description="Shop id.")],
+                state: Annotated[DraftState | None, Query(description="Only drafts in this state.")] = None,
+                intent: Annotated[str | None, Query(description="Only drafts for this buyer intent.")] = None,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50,
+                offset: Annotated[int, Query(ge=0)] = 0) -> JSONResponse:
+    principal.require_shop(shop)
+    return JSONResponse(services.drafts.list(shop, state=state, intent=intent, limit=limit, offset=offset))
+
+
 @router.get("/v1/drafts/{draft_id}", response_model=DraftOut, responses=ERRORS,
             summary="A draft: its text, verdict, state and audit log")
-def get_draft(draft_id: str, services: ServicesDep, principal: ClientOrAgentDep) -> JSONResponse:
+def get_draft(draft_id: str, services: ServicesDep, principal: DraftReaderDep) -> JSONResponse:
     return JSONResponse(services.drafts.get(draft_id, principal.visible_shops()))
 
 
