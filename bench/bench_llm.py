@@ -3,7 +3,10 @@ answers at once: suggestion latency (all of it is huashu's: retrieval, prompt, c
 parsing, guardrails), and how long the first streamed token takes to reach an HTTP client
 of a real uvicorn server after the LLM server sent it. Prints a table; asserts nothing.
 
-    .venv/bin/python bench/bench_llm.py [--requests 200]
+    .venv/bin/python bench/bench_llm.py [--requests 200] [--golden eval/golden-demo.jsonl eval/golden-kitchen.jsonl]
+
+Also: the prompt tokens of the golden sets' conversations (multi-turn, as the evaluators send
+them), the figure that sizes an LLM bill.
 
 Targets (issue 3): overhead p50 <= 20 ms; first token to the client <= 50 ms after the LLM sends it.
 """
@@ -31,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 from service.api.app import create_app  # noqa: E402
 from service.config import Settings, Timeouts  # noqa: E402
 from service.container import Services  # noqa: E402
+from service.evaluation.golden import load_golden  # noqa: E402
 from service.knowledge.ingest import ingest_pack  # noqa: E402
 from service.tokens import count_tokens  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI, Stream, completion  # noqa: E402
@@ -52,6 +56,8 @@ def free_port() -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--golden", type=Path, nargs="*",
+                        default=[ROOT / "eval" / "golden-demo.jsonl", ROOT / "eval" / "golden-kitchen.jsonl"])
     args = parser.parse_args()
     fake = FakeOpenAI().start()
     data = Path(tempfile.mkdtemp(prefix="huashu-bench-"))
@@ -59,6 +65,16 @@ def main() -> None:
                         timeouts=Timeouts(retries=0))
     svc = Services(settings)
     ingest_pack(ROOT / "knowledge" / "demo-shop", svc.index, svc.embedder, svc.lexical_store)
+    ingest_pack(ROOT / "knowledge" / "kitchen-shop", svc.index, svc.embedder, svc.lexical_store)
+
+    golden_tokens: dict[str, list[int]] = {}
+    for path in args.golden:
+        cases, _ = load_golden(path)
+        for case in cases:
+            fake.script("/chat/completions", completion(REPLY))
+            svc.pipeline.suggest(case.shop, case.history, product=case.product)
+            golden_tokens.setdefault(path.name, []).append(
+                sum(count_tokens(m["content"]) for m in fake.requests[-1][1]["messages"]))
 
     overhead, prompt_tokens = [], []
     for i in range(args.requests + 5):
@@ -104,6 +120,10 @@ def main() -> None:
                   f"{ft[94]:.1f}", f"{ft[98]:.1f}", "<= 50")
     table.add_row("prompt tokens per suggestion", f"{statistics.mean(prompt_tokens):.0f} mean",
                   f"{statistics.quantiles(prompt_tokens, n=100)[94]:.0f}", "", "")
+    for name, tokens in golden_tokens.items():
+        table.add_row(f"prompt tokens, {name} ({len(tokens)} conversations)", f"{statistics.mean(tokens):.0f} mean",
+                      f"{statistics.quantiles(tokens, n=100)[94]:.0f}", f"{max(tokens)} max",
+                      f"<= {settings.llm_prompt_budget}")
     Console().print(table)
 
 

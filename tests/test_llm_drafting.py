@@ -104,6 +104,19 @@ def test_prompt_is_trimmed_to_budget_but_keeps_the_last_message(shop: Services, 
     assert not fake_openai.unexpected
 
 
+def test_a_regeneration_stays_within_the_budget(shop: Services, fake_openai: FakeOpenAI) -> None:
+    bad = json.dumps({"candidates": [{"text": "亲，给您打个9折吧" * 20, "sources": []}] * 3}, ensure_ascii=False)
+    fake_openai.script("/chat/completions", completion(bad), completion(GOOD))
+    history = [{"role": "buyer" if i % 2 else "agent", "text": f"第{i}句话,随便聊聊天气和物流"} for i in range(19)]
+    history.append({"role": "buyer", "text": "能便宜点吗,买两袋"})
+    pipeline(shop, fake_openai, budget=1500).suggest("demo-shop", history, product="P003")
+    for _, body in fake_openai.requests:
+        system, user = (m["content"] for m in body["messages"])
+        assert count_tokens(system) + count_tokens(user) <= 1500
+    retry = fake_openai.requests[1][1]["messages"][1]["content"]
+    assert "没有通过检查" in retry and "能便宜点吗,买两袋" in retry
+
+
 def sse_events(response) -> list[tuple[str, dict]]:  # type: ignore[no-untyped-def, type-arg]
     events, name = [], None
     for line in response.iter_lines():

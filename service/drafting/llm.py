@@ -2,8 +2,8 @@
 
 The prompt carries the shop's policy as the agent's authority, the retrieved documents with
 their ids, and the understanding of the buyer; the conversation is data. The prompt is
-trimmed to a token budget (oldest turns first, then the lowest-ranked documents, never the
-buyer's last message). Failures — timeouts, 429/5xx after retries, output that is not the
+trimmed to a token budget (oldest turns first, then the lowest-ranked documents, then a
+regeneration's feedback, never the buyer's last message). Failures — timeouts, 429/5xx after retries, output that is not the
 JSON asked for — raise DraftError; the pipeline then falls back to the offline drafter.
 """
 
@@ -29,6 +29,7 @@ from service.knowledge.models import Policy
 from service.tokens import count_tokens
 from service.understanding.buyer import Understanding
 
+MAX_FEEDBACK_CHARS = 600  # what was wrong with the blocked drafts, kept short inside the budget
 JSON_BLOCK = re.compile(r"\{.*\}", re.S)
 CANDIDATE = re.compile(r'\{\s*"text"\s*:\s*"(?:[^"\\]|\\.)*"\s*(?:,\s*"sources"\s*:\s*\[[^\]]*\]\s*)?\}')
 
@@ -74,13 +75,13 @@ class LLMDrafter:
         self._local.usage = usage
 
     def build(self, understanding: Understanding, history: list[dict[str, str]], shop: dict[str, Any],
-              policy: Policy, retrieved: list[dict[str, Any]], n: int) -> tuple[str, str]:
+              policy: Policy, retrieved: list[dict[str, Any]], n: int, feedback: str = "") -> tuple[str, str]:
         """The system and user prompts, trimmed to the token budget."""
         rules = "\n".join(f"- {title}:{text}" for _, _, title, text in policy_rules(policy, str(shop.get("agent_name", ""))))
         u = (f"意图:{understanding.intent};阶段:{understanding.stage};情绪:{understanding.mood};"
              f"商品:{understanding.product or '未指明'};超出权限的要求:"
              f"{'、'.join(r.kind for r in understanding.beyond_authority) or '无'}")
-        docs, turns = list(retrieved), list(history)
+        docs, turns, fb = list(retrieved), list(history), feedback[:MAX_FEEDBACK_CHARS]
         while True:
             context = "\n".join(f"[{d['source_id']}] {d['text'][:400]}" for d in docs) or "(无)"
             system = self.prompt.render(shop_name=shop.get("name", ""), agent=shop.get("agent_name", "客服"),
@@ -88,21 +89,23 @@ class LLMDrafter:
                                         escalation=policy.escalation_to)
             convo = "\n".join(f"{'买家' if t['role'] == 'buyer' else '客服'}:{t['text']}" for t in turns)
             user = f"# 对话(最后一条是要回复的买家消息)\n{convo}"
+            if fb:  # inside the budget: a regeneration must not overrun it
+                user += f"\n\n# 上一稿没有通过检查,请改正\n{fb}"
             if count_tokens(system) + count_tokens(user) <= self.budget:
                 return system, user
             if len(turns) > 1:
                 turns.pop(0)       # oldest turn first
             elif docs:
                 docs.pop()         # then the lowest-ranked document
+            elif fb:
+                fb = fb[: len(fb) // 2] if len(fb) > 40 else ""  # then the feedback, shortened
             else:
                 return system, user  # only the last message is left: never dropped
 
     def draft(self, understanding: Understanding, history: list[dict[str, str]], shop: dict[str, Any],
               policy: Policy, product: ProductFacts | None, retrieved: list[dict[str, Any]], n: int,
               feedback: str = "") -> list[Draft]:
-        system, user = self.build(understanding, history, shop, policy, retrieved, n)
-        if feedback:
-            user += f"\n\n# 上一稿没有通过检查,请改正\n{feedback}"
+        system, user = self.build(understanding, history, shop, policy, retrieved, n, feedback=feedback)
         try:
             reply = self.chat.invoke([SystemMessage(system), HumanMessage(user)])
         except Exception as exc:  # openai/httpx errors after retries; translate at the adapter
