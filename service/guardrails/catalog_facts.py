@@ -15,7 +15,12 @@ from service.guardrails.lexicon import ClaimLexicon
 
 # A term shared by more products than this names none of them (as in the catalog resolver).
 MAX_TERM_PRODUCTS = 3
-GRADE_COUNT = re.compile(r"每\s*(\d+)\s*(克|g|磅|斤)\s*(不超过|约|大约)?\s*(\d+(?:-\d+)?)\s*(粒|颗)")
+GRADE_COUNT = re.compile(r"每\s*(\d*)\s*(克|g|磅|斤)\s*(不超过|约|大约)?\s*(\d+(?:-\d+)?)\s*(粒|颗)")
+
+
+def base_weight(m: re.Match[str]) -> str:
+    """"每50克" -> "50g", "每磅" -> "1磅": the weight a piece count is given for."""
+    return (m.group(1) or "1") + ("g" if m.group(2) in ("克", "g") else m.group(2))
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,13 @@ class ShopCatalog:
 
     @cached_property
     def naming_terms(self) -> dict[str, tuple[str, ...]]:
-        return {t: tuple(p) for t, p in self.terms.items() if len(p) <= MAX_TERM_PRODUCTS}
+        return {t: tuple(p) for t, p in self._terms.items() if len(p) <= MAX_TERM_PRODUCTS}
+
+    @cached_property
+    def _terms(self) -> dict[str, Sequence[str]]:
+        """Catalog terms less grade words: a name part "特优级" names a grade, not a product."""
+        grades = {g.lower() for g in self.grades} | {g.lower() + "级" for g in self.grades}
+        return {t: p for t, p in self.terms.items() if t not in grades}
 
     @cached_property
     def kinds(self) -> dict[str, frozenset[str]]:
@@ -56,7 +67,7 @@ class ShopCatalog:
     def component_terms(self) -> dict[str, frozenset[str]]:
         """Every word that can name a food inside a box or a mix -> its products."""
         out: dict[str, set[str]] = defaultdict(set)
-        for term, pids in self.terms.items():
+        for term, pids in self._terms.items():
             out[term].update(pids)
         for kind, pids in self.kinds.items():
             out[kind].update(pids)
@@ -84,6 +95,11 @@ class ShopCatalog:
                 out[grade].add(pid)
         return {g: frozenset(p) for g, p in out.items() if g}
 
+    @cached_property
+    def grade_re(self) -> re.Pattern[str]:
+        words = sorted(self.grades, key=len, reverse=True)
+        return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
+
     @staticmethod
     def grades_of(product: ProductFacts) -> list[str]:
         found = []
@@ -105,14 +121,18 @@ class ShopCatalog:
         for product in self.products.values():
             grades = self.grades_of(product)
             for m in GRADE_COUNT.finditer(product.fact("等级")):
-                base = m.group(1) + ("g" if m.group(2) in ("克", "g") else m.group(2))
+                base = base_weight(m)
                 for grade in grades[:1]:
                     out[(grade, base)].add(m.group(4))
         return {k: frozenset(v) for k, v in out.items()}
 
     @cached_property
-    def _by_length(self) -> tuple[int, ...]:
-        return tuple(sorted({len(t) for t in self.component_terms}, reverse=True))
+    def _lengths_by_first(self) -> dict[str, tuple[int, ...]]:
+        """First character -> lengths of the terms that start with it, longest first."""
+        found: dict[str, set[int]] = defaultdict(set)
+        for t in self.component_terms:
+            found[t[0]].add(len(t))
+        return {c: tuple(sorted(v, reverse=True)) for c, v in found.items()}
 
     def mentions(self, text: str) -> tuple[Mention, ...]:
         """Product and food words in `text`, longest first at each position, not overlapping.
@@ -125,9 +145,10 @@ class ShopCatalog:
         found: list[Mention] = []
         i = 0
         terms = self.component_terms
+        starts = self._lengths_by_first
         while i < len(lower):
             hit = None
-            for length in self._by_length:
+            for length in starts.get(lower[i], ()):
                 if i + length <= len(lower) and lower[i:i + length] in terms:
                     hit = lower[i:i + length]
                     break

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from dataclasses import dataclass
 
-from service.guardrails.catalog_facts import MAX_TERM_PRODUCTS, Mention, ShopCatalog
+from service.guardrails.catalog_facts import MAX_TERM_PRODUCTS, Mention, ShopCatalog, base_weight
 from service.guardrails.context import CheckContext, ProductFacts
 from service.guardrails.lexicon import Attribute
 from service.guardrails.rules import RuleSpec, detector, to_number
@@ -28,7 +28,7 @@ from service.guardrails.rules import RuleSpec, detector, to_number
 SUPPORTED, CONTRADICTED, UNSUPPORTED = "supported", "contradicted", "unsupported"
 
 # Negators for claims: 不过/不错/不少/不同 … contain 不 and negate nothing.
-NEG = re.compile(r"(不(?!过|错|少|仅|但|久|管|如|好|客|满|够|同|论|止|然|断|光|只|单|妨|适|宜)|没|未|无(?!论|限)|"
+NEG = re.compile(r"(不(?!过|错|少|仅|但|久|管|如|好|客|满|够|同|论|止|然|断|光|只|单|妨)(?!适(?!合|宜|用))|没|未|无(?!论|限)|"
                  r"非(?!常)|别|勿|从不|绝不|拒绝|避免|禁止)")
 CLAUSE = re.compile(r"[，。！？,.!?；;\n~～（）()]")
 SCOPE = re.compile(r"[。！？!?；;\n]")
@@ -88,7 +88,8 @@ class Subjects:
     candidates: tuple[ProductFacts, ...]  # primary plus the chat's product: either may back it
 
 
-def subjects(text: str, start: int, end: int, ctx: CheckContext, cat: ShopCatalog) -> Subjects:
+def subjects(text: str, start: int, end: int, ctx: CheckContext, cat: ShopCatalog,
+             following: bool = False) -> Subjects:
     """The product a claim at [start, end) is about: the one whose name contains it, else the
     one named nearest before it in the sentence, else the chat's product."""
     mentions = cat.mentions(text)
@@ -110,8 +111,8 @@ def subjects(text: str, start: int, end: int, ctx: CheckContext, cat: ShopCatalo
     extra = [p for m in before[:-1] for p in m.products] + ([ctx.product.id] if ctx.product else [])
     candidates += [cat.products.get(p) or ctx.product for p in dict.fromkeys(extra)
                    if all(c.id != p for c in candidates) and (p in cat.products or ctx.product)]
-    # "一盒30袋经典款": a claim that modifies the name right after it is about that product too.
-    for m in mentions:
+    # "一盒30袋经典款": a quantity that modifies the name right after it is about that product too.
+    for m in mentions if following else ():
         if end <= m.start <= end + 1 and len(m.products) <= MAX_TERM_PRODUCTS:
             candidates += [cat.products[p] for p in m.products
                            if p in cat.products and all(c.id != p for c in candidates)]
@@ -206,7 +207,10 @@ def _memo(cat: ShopCatalog) -> _FactsMemo:
 def attribute_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
     memo = _memo(cat)
     by_id = {a.id: a for a in cat.lexicon.attributes}
+    chars = set(text)
     for attr in cat.lexicon.attributes:
+        if attr.keys is not None and attr.keys.isdisjoint(chars):
+            continue
         for start, end, sign in polar_hits(attr, text):
             if _question(text, start):
                 continue
@@ -263,6 +267,10 @@ def _support_words(cat: ShopCatalog, item: Mention) -> frozenset[str]:
     products, but not broader kinds ("枸杞" does not stand for 黑枸杞)."""
     group = set(item.products)
     words = {item.term}
+    # "中宁红枸杞" names one product but means the kind in it: the longest kind word inside.
+    inner = [k for k in cat.kinds if k in item.term]
+    if inner:
+        words.add(max(inner, key=len))
     for pid in group:
         for w in cat.product_words.get(pid, frozenset()):
             pids = cat.component_terms.get(w, frozenset())
@@ -283,11 +291,10 @@ def _closed_list(product: ProductFacts) -> bool:
 def _items(text: str, start: int, end: int, cat: ShopCatalog) -> list[tuple[int, int, str, Mention | None]]:
     found: list[tuple[int, int, str, Mention | None]] = [
         (m.start, m.end, m.term, m) for m in cat.mentions(text) if start <= m.start and m.end <= end and _is_food(m)]
-    for word in sorted(cat.accessory_groups, key=len, reverse=True):
-        for m in re.finditer(re.escape(word), text[start:end]):
-            s, e = start + m.start(), start + m.end()
-            if not any(s < fe and fs < e for fs, fe, _, _ in found):
-                found.append((s, e, word, None))
+    for m in cat.lexicon.accessory_re.finditer(text, start, end):
+        s, e = m.start(), m.end()
+        if not any(s < fe and fs < e for fs, fe, _, _ in found):
+            found.append((s, e, m.group(0), None))
     return sorted(found)
 
 
@@ -402,16 +409,16 @@ def _object_at(text: str, pos: int, cat: ShopCatalog) -> tuple[int, frozenset[st
             return m.end, frozenset(m.products)
         if m.start > begin + 2:
             break
-    for grade in sorted(cat.grades, key=len, reverse=True):
-        if text.startswith(grade, begin):
-            end = begin + len(grade)
-            return end + (1 if text.startswith("级", end) else 0), frozenset({f"grade:{grade}"})
+    g = cat.grade_re.match(text, begin)
+    if g:
+        end = g.end()
+        return end + (1 if text.startswith("级", end) else 0), frozenset({f"grade:{g.group(0)}"})
     return None
 
 
 def comparisons(text: str, cat: ShopCatalog) -> list[Comparison]:
     lex = cat.lexicon
-    adjectives = "|".join(re.escape(a) for a in lex.adjectives)
+    adjectives, nouns = lex.adjective_re, lex.noun_re
     found: list[Comparison] = []
     for m in re.finditer(r"比|不如|和|跟|与|同|于", text):
         marker = m.group(0)
@@ -423,9 +430,10 @@ def comparisons(text: str, cat: ShopCatalog) -> list[Comparison]:
         noun_scope = text[max(left, m.start() - 5):m.start()]
         tail = text[end:end + 14]
         if marker in ("比", "不如"):
-            a = re.match(rf"(的|款|装)?{ADVERBS}({adjectives})", tail)
+            # "比其他红枸杞单价更低": a dimension noun may stand between the thing and the word.
+            a = re.match(rf"(的|款|装)?({nouns})?{ADVERBS}({adjectives})", tail)
             if a:
-                dim = lex.adjective(a.group(3), noun_scope + a.group(0))
+                dim = lex.adjective(a.group(4), noun_scope + a.group(0))
                 if dim:
                     sign = dim[1] * (-1 if marker == "不如" else 1)
                     found.append(Comparison(m.start(), end + a.end(), objects, dim[0], sign, "cmp"))
@@ -499,6 +507,8 @@ def comparison_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Itera
                 stated += [Comparison(c.start, c.end, own, c.dim, -c.sign, c.kind)
                            for c in _facts_comparisons(other, cat) if _overlap(c.objects, own, cat)]
         verdict = _judge_comparison(claim, stated)
+        if verdict == UNSUPPORTED and claim.dim == "size":
+            verdict = _size_from_counts(claim, who, cat) or verdict
         if verdict != SUPPORTED:
             detail = "商品信息里的比较与此相反" if verdict == CONTRADICTED else "商品信息里没有这样的比较"
             yield Finding(claim.start, claim.end, verdict, detail)
@@ -514,6 +524,37 @@ def _judge_comparison(claim: Comparison, stated: list[Comparison]) -> str:
     if any(c.sign == claim.sign for c in same_dim):
         return SUPPORTED
     return CONTRADICTED if same_dim else UNSUPPORTED
+
+
+def _counts_per(products: Sequence[ProductFacts], grades: Sequence[str], cat: ShopCatalog) -> dict[str, float]:
+    """Pieces per base weight ("每500克约55-65颗" -> {"500g": 60}): fewer pieces, bigger ones."""
+    found: dict[str, list[float]] = {}
+    for p in products:
+        for m in GRADE_COUNT_CLAIM.finditer(p.fact("等级")):
+            base = base_weight(m)
+            low, _, high = m.group(4).partition("-")
+            found.setdefault(base, []).append((float(low) + float(high or low)) / 2)
+    for g in grades:
+        for (grade, base), values in cat.grade_counts.items():
+            if grade == g:
+                found.setdefault(base, []).extend(
+                    (float(v.partition("-")[0]) + float(v.partition("-")[2] or v.partition("-")[0])) / 2 for v in values)
+    return {b: sum(v) / len(v) for b, v in found.items() if v}
+
+
+def _size_from_counts(claim: Comparison, who: Subjects, cat: ShopCatalog) -> str | None:
+    """A size comparison the facts imply through pieces per weight (特级 370粒/50g is
+    bigger-grained than 甲级 580粒/50g)."""
+    mine = _counts_per(who.primary, [], cat)
+    others = [cat.products[p] for p in claim.objects if p in cat.products]
+    theirs = _counts_per(others, [o[6:] for o in claim.objects if o.startswith("grade:")], cat)
+    for base, count in mine.items():
+        if base in theirs and theirs[base] != count:
+            bigger = 1 if count < theirs[base] else -1
+            if claim.sign == 0:
+                return CONTRADICTED
+            return SUPPORTED if claim.sign == bigger else CONTRADICTED
+    return None
 
 
 IDENTITY = re.compile(r"(其实|也)?(就是|即是|等于)")
@@ -553,7 +594,7 @@ PRICE_PER_UNIT = re.compile(rf"(\d+(?:\.\d+)?)\s*(元|块)(钱)?\s*(一|每|/|1)
                             rf"|(一|每|单)\s*(斤|公斤|{PACKAGE[1:-1]})\s*(是|要|只要|才|卖)?\s*(\d+(?:\.\d+)?)\s*(元|块)")
 COUNTED = re.compile(rf"{CN_NUM}\s*(袋|罐|盒|瓶|件|包|份)")
 USAGE = re.compile(r"(每天|每次|一次|一天|吃|泡|放入|用量|一小把|一把|每日)")
-GRADE_COUNT_CLAIM = re.compile(r"每\s*(\d+)\s*(克|g|磅|斤)\s*(不超过|约|大约|只有|有|在)?\s*(\d+(?:-\d+)?)\s*(粒|颗)")
+GRADE_COUNT_CLAIM = re.compile(r"每\s*(\d*)\s*(克|g|磅|斤)\s*(不超过|约|大约|只有|有|在)?\s*(\d+(?:-\d+)?)\s*(粒|颗)")
 PERCENT = re.compile(r"(\d+(?:\.\d+)?)\s*%")
 
 
@@ -599,7 +640,7 @@ def _outer_package(product: ProductFacts, package: str) -> bool:
 
 def spec_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
     def judged(start: int, end: int) -> Subjects | None:
-        who = subjects(text, start, end, ctx, cat)
+        who = subjects(text, start, end, ctx, cat, following=True)
         return who if who.candidates and any(packs(p) or net(p) for p in who.candidates) else None
 
     for m in PER_PACK_A.finditer(text):
@@ -707,16 +748,16 @@ def _price_per_unit(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[
 def _grade_counts(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
     """"特级每50克不超过280粒": the shop's own grade table says 370."""
     for m in GRADE_COUNT_CLAIM.finditer(text):
-        base = m.group(1) + ("g" if m.group(2) in ("克", "g") else m.group(2))
+        base = base_weight(m)
         scope = text[max(_scope_start(text, m.start()), m.start() - 15):m.start()]
-        named = [g for g in sorted(cat.grades, key=len, reverse=True) if g in scope]
+        named = [x.group(0) for x in cat.grade_re.finditer(scope)]
         if named:
             grade = max(named, key=lambda g: scope.rfind(g))
             stated = cat.grade_counts.get((grade, base))
         else:
             who = subjects(text, m.start(), m.end(), ctx, cat)
             stated = frozenset(g.group(4) for p in who.primary for g in re.finditer(
-                GRADE_COUNT_CLAIM.pattern, p.fact("等级")) if g.group(1) + ("g" if g.group(2) in ("克", "g") else g.group(2)) == base)
+                GRADE_COUNT_CLAIM.pattern, p.fact("等级")) if base_weight(g) == base)
             grade = ""
         if stated and m.group(4) not in stated:
             yield Finding(m.start(), m.end(), CONTRADICTED, f"{grade}每{m.group(1)}{m.group(2)}应为 {'/'.join(sorted(stated))} {m.group(5)}")
@@ -853,6 +894,66 @@ def _max_temperature(product: ProductFacts) -> float | None:
     return max(found) if found else None
 
 
+# --- how much to eat, who may eat it, the grade ---------------------------------------------
+
+# "每天吃3袋", "每次5-10粒": the words between may only say how it is eaten (not "每日坚果30袋").
+AMOUNT_CLAIM = re.compile(rf"(每天|每次|一天|一次|每日)\s*(?:[^，。！？；\d]{{0,3}}?(?:吃|喝|泡|冲|嚼|食用|放))?\s*"
+                          rf"(?:约|大约|最多)?{CN_NUM}(?:\s*[-~到至]\s*{CN_NUM})?\s*(小)?(克|g|粒|颗|个|袋|瓶)")
+AMOUNT_FACT = re.compile(rf"{CN_NUM}(?:\s*[-~到至]\s*{CN_NUM})?\s*(小)?(克|g|粒|颗|个|袋|瓶)")
+COUNT_UNITS = {"克": "g", "g": "g", "粒": "count", "颗": "count", "个": "count", "袋": "袋", "瓶": "瓶"}
+
+
+def amount_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
+    """"每天吃50克" where the usage facts say 10-20克: more than the facts advise."""
+    for m in AMOUNT_CLAIM.finditer(text):
+        unit = COUNT_UNITS[m.group(5)]
+        claimed = _number(m.group(3) or m.group(2))
+        who = subjects(text, m.start(), m.end(), ctx, cat)
+        highs = [h for p in who.candidates for f in AMOUNT_FACT.finditer(p.fact("食用方法"))
+                 if COUNT_UNITS[f.group(4)] == unit and (h := _number(f.group(2) or f.group(1))) is not None]
+        if claimed is not None and highs and claimed > max(highs) + 1e-9:
+            yield Finding(m.start(), m.end(), CONTRADICTED, f"食用方法写的是最多 {max(highs):g}{m.group(5)}")
+
+
+def suitability_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
+    """"控糖可以放心吃" where the facts say 糖尿病人慎食."""
+    safe = cat.lexicon.safe_to_eat
+    if safe is None:
+        return
+    for m in cat.lexicon.group_re.finditer(text):
+        group = cat.lexicon.group_of[m.group(0)]
+        left, right = _clause(text, m.start(), m.end())
+        ok = safe.search(text, m.end(), right)
+        if ok is None or negated(text, ok.start(), window=3) or _question(text, m.start()):
+            continue
+        who = subjects(text, m.start(), m.end(), ctx, cat)
+        warned = [p for p in who.primary if any(w in p.fact("不适宜人群") for w in group)]
+        if warned and len(warned) == len(who.primary):
+            yield Finding(m.start(), ok.end(), CONTRADICTED, f"不适宜人群:{warned[0].fact('不适宜人群')}")
+
+
+GRADE_CLAIM_PREFIX = re.compile(r"(是|属于|为|都是)\s*$")
+
+
+def grade_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
+    """"这款是特优级" for a 特级 product."""
+    for m in cat.grade_re.finditer(text):
+        grade = m.group(0)
+        if not GRADE_CLAIM_PREFIX.search(text[max(0, m.start() - 3):m.start()]) or _question(text, m.start()):
+            continue
+        if negated(text, m.start() - 1, window=3):
+            continue
+        end = m.end() + (1 if text.startswith("级", m.end()) else 0)
+        who = subjects(text, m.start(), end, ctx, cat)
+        overlapping = [cat.products[p] for x in cat.mentions(text) if x.start < end and m.start() < x.end
+                       for p in x.products[:MAX_TERM_PRODUCTS] if p in cat.products]
+        candidates = [*who.candidates, *overlapping]
+        graded = [p for p in candidates if cat.grades_of(p)]
+        if who.primary and graded and all(grade not in cat.grades_of(p) for p in graded):
+            yield Finding(m.start(), end, CONTRADICTED,
+                          "等级是" + "、".join(p.fact("等级") for p in who.primary))
+
+
 # --- the detector --------------------------------------------------------------------------
 
 FINDERS = {
@@ -864,6 +965,9 @@ FINDERS = {
     "dates": date_findings,
     "storage": storage_findings,
     "temperature": temperature_findings,
+    "amounts": amount_findings,
+    "suitability": suitability_findings,
+    "grades": grade_findings,
 }
 
 _last: tuple[CheckContext, str, tuple[Finding, ...]] | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,9 @@ class Attribute:
     facts_negative: re.Pattern[str] | None
     silent: str  # "warn": a claim the facts never mention is unsupported; "pass": not judged
     conflicts: tuple[str, ...]
+    # Characters one of which every reply statement contains (None: unknown): a reply with
+    # none of them skips the attribute's patterns.
+    keys: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class ClaimLexicon:
     dimensions: tuple[Dimension, ...]
     generic_more: tuple[str, ...]
     generic_less: tuple[str, ...]
+    groups: tuple[tuple[str, ...], ...] = ()
+    safe_to_eat: re.Pattern[str] | None = None
+    payment_words: tuple[str, ...] = ()
 
     def adjective(self, word: str, noun_scope: str) -> tuple[str, int] | None:
         """(dimension, +1/-1) of a comparative adjective; a bare 高/低 takes its dimension
@@ -63,10 +69,39 @@ class ClaimLexicon:
                 return dim.id, sign
         return "generic", sign
 
-    @property
+    @cached_property
     def adjectives(self) -> tuple[str, ...]:
         words = {w for d in self.dimensions for w in (*d.more, *d.less)} | {*self.generic_more, *self.generic_less}
         return tuple(sorted(words, key=len, reverse=True))
+
+    # Compiled once: alternations the finders scan every reply with.
+    @cached_property
+    def adjective_re(self) -> str:
+        return "|".join(re.escape(a) for a in self.adjectives)
+
+    @cached_property
+    def noun_re(self) -> str:
+        return "|".join(sorted({re.escape(n) for d in self.dimensions for n in d.nouns}, key=len, reverse=True))
+
+
+    @cached_property
+    def group_re(self) -> re.Pattern[str]:
+        words = sorted({w for g in self.groups for w in g}, key=len, reverse=True)
+        return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
+
+    @cached_property
+    def group_of(self) -> dict[str, tuple[str, ...]]:
+        return {w: g for g in self.groups for w in g}
+
+    @cached_property
+    def accessory_re(self) -> re.Pattern[str]:
+        words = sorted({w for g in self.accessories for w in g}, key=len, reverse=True)
+        return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
+
+    @cached_property
+    def payment_re(self) -> re.Pattern[str]:
+        words = sorted(self.payment_words, key=len, reverse=True)
+        return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
 
 
 def _line_of(node: yaml.Node | None, path: list[Any]) -> int:
@@ -83,6 +118,38 @@ def _line_of(node: yaml.Node | None, path: list[Any]) -> int:
         else:
             node = None
     return node.start_mark.line + 1 if node is not None else line
+
+
+def required_chars(pattern: re.Pattern[str]) -> frozenset[str] | None:
+    """A set of characters one of which every match of `pattern` contains, read from the
+    parsed pattern (as regex engines pick a literal to scan for); None when unsure."""
+    from re import _constants as c, _parser  # the stdlib's own pattern parser
+
+    def seq(items: Any) -> set[str] | None:
+        # Any one mandatory item will do: the narrowest, and of those the last (usually the
+        # noun: 糖, 核, 洗), which is rarer in replies than 加, 了, 的.
+        found = [f for op, av in items if (f := one(op, av)) is not None]
+        return min(reversed(found), key=len) if found else None
+
+    def one(op: Any, av: Any) -> set[str] | None:
+        if op is c.LITERAL:
+            return {chr(av)}
+        if op is c.SUBPATTERN:
+            return seq(av[3])
+        if op in (c.MAX_REPEAT, c.MIN_REPEAT, getattr(c, "POSSESSIVE_REPEAT", None)):
+            return seq(av[2]) if av[0] >= 1 else None
+        if op is c.BRANCH:
+            branches = [seq(b) for b in av[1]]
+            return None if any(b is None for b in branches) else set().union(*branches)  # type: ignore[arg-type]
+        if op is c.IN and all(kind is c.LITERAL for kind, _ in av):
+            return {chr(v) for _, v in av}
+        return None
+
+    try:
+        found = seq(_parser.parse(pattern.pattern, pattern.flags))
+    except Exception:  # an unexpected parse shape: no shortcut, the pattern always runs
+        return None
+    return frozenset(found) if found else None
 
 
 def _compile(patterns: Any, where: str) -> re.Pattern[str] | None:
@@ -139,9 +206,11 @@ def load_lexicon(path: Path = LEXICON_PATH) -> ClaimLexicon:
         silent = raw.get("silent", "warn")
         if silent not in ("warn", "pass"):
             raise RuleError(f"{where('attributes', i, 'silent')}: must be warn or pass, got {silent!r}")
+        negative = _compile(raw.get("negative"), where("attributes", i, "negative"))
+        keys = [required_chars(p) for p in (positive, negative) if p is not None]
         attributes.append(Attribute(
-            id=aid, name=str(raw["name"]), positive=positive,
-            negative=_compile(raw.get("negative"), where("attributes", i, "negative")),
+            id=aid, name=str(raw["name"]), positive=positive, negative=negative,
+            keys=None if any(k is None for k in keys) else frozenset().union(*keys),  # type: ignore[arg-type]
             facts_positive=_compile(raw.get("facts_positive"), where("attributes", i, "facts_positive")),
             facts_negative=_compile(raw.get("facts_negative"), where("attributes", i, "facts_negative")),
             silent=silent, conflicts=_words(raw.get("conflicts"), where("attributes", i, "conflicts"))))
@@ -167,7 +236,10 @@ def load_lexicon(path: Path = LEXICON_PATH) -> ClaimLexicon:
     return ClaimLexicon(attributes=tuple(attributes), not_is=not_is, accessories=tuple(accessories),
                         containers=containers, dimensions=tuple(dimensions),
                         generic_more=_words(data.get("generic_more"), where("generic_more")),
-                        generic_less=_words(data.get("generic_less"), where("generic_less")))
+                        generic_less=_words(data.get("generic_less"), where("generic_less")),
+                        groups=tuple(_words(g, where("groups", i)) for i, g in enumerate(data.get("groups") or [])),
+                        safe_to_eat=_compile(data.get("safe_to_eat"), where("safe_to_eat")),
+                        payment_words=_words(data.get("payment_words"), where("payment_words")))
 
 
 @lru_cache

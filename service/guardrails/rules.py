@@ -408,6 +408,11 @@ def _stock_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
         left, right = clause_bounds(text, m.start(), m.end())
         sentence = text[max(0, left - 30):right]
         named = [p for p in ctx.mentioned if _names(p, sentence)]
+        if ctx.catalog is not None:
+            # The product named nearest before the claim ("…礼盒在补货，单罐芽茶有现货").
+            from service.guardrails.claims import subjects
+            primary = subjects(text, m.start(), m.end(), ctx, ctx.catalog).primary
+            named = [p for p in primary if p is not ctx.product] or named
         target = named[0] if named else ctx.product
         if not named and ctx.product is not None and ctx.product.price is not None:
             quoted = [float(x.group(1)) for x in PRICE.finditer(text[left:right])]
@@ -539,8 +544,7 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
             if not negated(text, m.start()):
                 yield m.start(), m.end(), "无理由退换的运费由买家承担"
     # Restock dates in the notes, as "12-05" or "2026年12月5日"; any product in play may be meant.
-    dates = {(int(mo), int(d)) for product in ctx.products()
-             for mo, d in re.findall(r"(?<!\d)(\d{1,2})(?:-|月)(\d{1,2})(?!\d)", product.fact("备注"))}
+    dates = {d for product in ctx.products() for d in _restock_dates(product)}
     for m in RESTOCK_DATE.finditer(text):
         if dates and (int(m.group(1)), int(m.group(2))) not in dates:
             yield m.start(), m.end(), "补货日期与商品信息不符"
@@ -576,6 +580,9 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
     yield from _carrier_terms(text, policy.carriers)
     if isinstance(extra.get("invoice"), dict):
         yield from _invoice_claims(text, extra["invoice"])
+    methods = extra.get("payment_methods")
+    if isinstance(methods, list) and methods:
+        yield from _payment_claims(text, [str(x) for x in methods])
     if policy.returns.no_reason_days > 0:
         for m in BLANKET_REFUSAL.finditer(text):
             if not RETURN_CONDITION.search(_sentence(text, m.start(), m.end())):
@@ -596,10 +603,32 @@ INVOICE_FAST = re.compile(r"(当天|当日|马上|立刻|立即|秒|几分钟|�
 INVOICE_DAYS = re.compile(r"(\d+)\s*(个)?(工作日|天)(内|之内|以内)?[^。！？，]{0,4}(开出|开好|出票|开具)")
 
 
+@lru_cache(maxsize=4096)
+def _restock_dates(product: ProductFacts) -> frozenset[tuple[int, int]]:
+    return frozenset((int(mo), int(d)) for mo, d in
+                     re.findall(r"(?<!\d)(\d{1,2})(?:-|月)(\d{1,2})(?!\d)", product.fact("备注")))
+
+
 def _sentence(text: str, start: int, end: int) -> str:
     left = max((m.end() for m in SENTENCE_END.finditer(text, 0, start)), default=0)
     right = SENTENCE_END.search(text, end)
     return text[left:right.start() if right else len(text)]
+
+
+def _payment_claims(text: str, methods: list[str]) -> Iterator[Span]:
+    """A way to pay that shop.yaml's `payment_methods` does not list ("支持微信支付")."""
+    from service.guardrails.lexicon import builtin_lexicon
+
+    for m in builtin_lexicon().payment_re.finditer(text):
+        word = m.group(0)
+        left, right = clause_bounds(text, m.start(), m.end())
+        paying = re.search(r"(支付|付款|付钱|买单|结账|刷)", text[left:right]) or \
+            re.search(r"(支持|可以用|能用|用)$", text[left:m.start()])
+        if not paying or negated(text, m.start()) or refused_after(text, m.end()):
+            continue
+        if any(word in method or method in word for method in methods):
+            continue
+        yield m.start(), m.end(), "支付方式:" + "、".join(methods)
 
 
 def _carrier_terms(text: str, carriers: list[str]) -> Iterator[Span]:
