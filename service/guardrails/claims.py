@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Sequence
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 
 from service.guardrails.catalog_facts import MAX_TERM_PRODUCTS, Mention, ShopCatalog, base_weight
 from service.guardrails.context import CheckContext, ProductFacts
-from service.guardrails.lexicon import Attribute
+from service.guardrails.lexicon import Attribute, required_chars
 from service.guardrails.rules import RuleSpec, detector, to_number
 
 SUPPORTED, CONTRADICTED, UNSUPPORTED = "supported", "contradicted", "unsupported"
 
-# Negators for claims: 不过/不错/不少/不同 … contain 不 and negate nothing.
-NEG = re.compile(r"(不(?!过|错|少|仅|但|久|管|如|好|客|满|够|同|论|止|然|断|光|只|单|妨)(?!适(?!合|宜|用))|没|未|无(?!论|限)|"
-                 r"非(?!常)|别|勿|从不|绝不|拒绝|避免|禁止)")
+# Negators for claims. 不过/不错/不少/不同, 没关系, 无花果, 未来, 特别/区别, 非常 … contain one
+# and negate nothing.
+NEG = re.compile(r"(不(?!过|错|少|仅|但|久|管|如|好|客|满|够|同|论|止|然|断|光|只|单|妨)(?!适(?!合|宜|用))|"
+                 r"没(?!关|事|问题)|未(?!来)|无(?!论|限|花果)|非(?!常|洲)|(?<![特区分类级])别(?!的|人|家|处)|勿|"
+                 r"从不|绝不|拒绝|避免|禁止)")
 CLAUSE = re.compile(r"[，。！？,.!?；;\n~～（）()]")
 SCOPE = re.compile(r"[。！？!?；;\n]")
 HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -85,7 +87,7 @@ def _object_of_comparison(text: str, m: Mention) -> bool:
 @dataclass(frozen=True)
 class Subjects:
     primary: tuple[ProductFacts, ...]  # the product the claim is about
-    candidates: tuple[ProductFacts, ...]  # primary plus the chat's product: either may back it
+    candidates: tuple[ProductFacts, ...]  # primary plus others that may be meant: any may back it
 
 
 def subjects(text: str, start: int, end: int, ctx: CheckContext, cat: ShopCatalog,
@@ -106,16 +108,18 @@ def subjects(text: str, start: int, end: int, ctx: CheckContext, cat: ShopCatalo
     found = [cat.products[p] for p in primary if p in cat.products]
     if not found and ctx.product is not None:
         found = [ctx.product]
+    # Other products named earlier in the sentence, and the chat's product, may be meant too;
+    # so may the product a quantity modifies ("一盒30袋经典款") when `following` is asked.
+    others = [cat.products[p] for m in before[:-1] for p in m.products if p in cat.products]
+    if ctx.product is not None:
+        others.append(ctx.product)
+    if following:
+        others += [cat.products[p] for m in mentions if end <= m.start <= end + 1
+                   and len(m.products) <= MAX_TERM_PRODUCTS for p in m.products if p in cat.products]
     candidates = list(found)
-    # Other products named earlier in the sentence, and the chat's product, may be meant too.
-    extra = [p for m in before[:-1] for p in m.products] + ([ctx.product.id] if ctx.product else [])
-    candidates += [cat.products.get(p) or ctx.product for p in dict.fromkeys(extra)
-                   if all(c.id != p for c in candidates) and (p in cat.products or ctx.product)]
-    # "一盒30袋经典款": a quantity that modifies the name right after it is about that product too.
-    for m in mentions if following else ():
-        if end <= m.start <= end + 1 and len(m.products) <= MAX_TERM_PRODUCTS:
-            candidates += [cat.products[p] for p in m.products
-                           if p in cat.products and all(c.id != p for c in candidates)]
+    for product in others:
+        if all(c.id != product.id for c in candidates):
+            candidates.append(product)
     return Subjects(tuple(found), tuple(candidates))
 
 
@@ -163,10 +167,14 @@ class _FactsMemo:
         self.polarity: dict[tuple[str, str], frozenset[int]] = {}
         self.not_is: dict[str, tuple[str, ...]] = {}
         self.handbook: dict[str, list[tuple[int, str]]] = {}
+        self.comparisons: dict[str, list[Comparison]] = {}
+        self.finder_keys: dict[str, frozenset[str] | None] | None = None
 
     def signs(self, product: ProductFacts, attr: Attribute) -> frozenset[int]:
         key = (product.id, attr.id)
         if key not in self.polarity:
+            if len(self.polarity) > 200_000:  # a huge catalog: keep memory bounded
+                self.polarity.clear()
             self.polarity[key] = frozenset(s for _, _, s in polar_hits(attr, product.text, facts=True))
         return self.polarity[key]
 
@@ -457,6 +465,13 @@ def comparisons(text: str, cat: ShopCatalog) -> list[Comparison]:
 
 
 def _facts_comparisons(product: ProductFacts, cat: ShopCatalog) -> list[Comparison]:
+    memo = _memo(cat).comparisons
+    if product.id not in memo:
+        memo[product.id] = _read_comparisons(product, cat)
+    return memo[product.id]
+
+
+def _read_comparisons(product: ProductFacts, cat: ShopCatalog) -> list[Comparison]:
     found = comparisons(product.text, cat)
     # "和纸皮核桃不是同一种，个头小很多": a size difference stated after the "differ".
     for c in list(found):
@@ -619,8 +634,7 @@ class Pack:
 @lru_cache(maxsize=4096)
 def packs(product: ProductFacts) -> tuple[Pack, ...]:
     spec = product.fact("规格")
-    found = [Pack(_grams(float(m.group(1)), m.group(2))[0], _grams(1, m.group(2))[1], int(m.group(3)), m.group(5))
-             for m in SPEC_STRING.finditer(spec)]
+    found = [Pack(*_grams(float(m.group(1)), m.group(2)), int(m.group(3)), m.group(5)) for m in SPEC_STRING.finditer(spec)]
     for m in re.finditer(rf"(\d+(?:\.\d+)?)\s*{WEIGHT}\s*/\s*{PACKAGE}", spec):
         found.append(Pack(*_grams(float(m.group(1)), m.group(2)), 1, m.group(3)))
     return tuple(found)
@@ -750,7 +764,9 @@ def _grade_counts(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Fi
     for m in GRADE_COUNT_CLAIM.finditer(text):
         base = base_weight(m)
         scope = text[max(_scope_start(text, m.start()), m.start() - 15):m.start()]
-        named = [x.group(0) for x in cat.grade_re.finditer(scope)]
+        # The grade the sentence is about, not the one it is compared with ("特优比特级…").
+        named = [x.group(0) for x in cat.grade_re.finditer(scope)
+                 if scope[max(0, x.start() - 1):x.start()] not in ("比", "和", "跟", "与", "于", "如")]
         if named:
             grade = max(named, key=lambda g: scope.rfind(g))
             stated = cat.grade_counts.get((grade, base))
@@ -814,8 +830,8 @@ def date_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Fi
             continue  # "12月12日左右补货": the policy rule checks stated dates
         if exact:
             continue
-        day = m.group(2)
-        verdict = CONTRADICTED if dates and day and all(int(day) != d for _, d in dates) else UNSUPPORTED
+        day = re.search(r"(\d{1,2})(号|日)", m.group(0))  # "下个月1号": the day can be checked
+        verdict = CONTRADICTED if dates and day and all(int(day.group(1)) != d for _, d in dates) else UNSUPPORTED
         yield Finding(m.start(), m.end(), verdict,
                       "预计补货日期:" + "、".join(f"{a}月{b}日" for a, b in sorted(dates)) if dates else "商品信息没有补货日期")
     for m in HARVEST.finditer(text):
@@ -899,6 +915,7 @@ def _max_temperature(product: ProductFacts) -> float | None:
 # "每天吃3袋", "每次5-10粒": the words between may only say how it is eaten (not "每日坚果30袋").
 AMOUNT_CLAIM = re.compile(rf"(每天|每次|一天|一次|每日)\s*(?:[^，。！？；\d]{{0,3}}?(?:吃|喝|泡|冲|嚼|食用|放))?\s*"
                           rf"(?:约|大约|最多)?{CN_NUM}(?:\s*[-~到至]\s*{CN_NUM})?\s*(小)?(克|g|粒|颗|个|袋|瓶)")
+STEEPS = re.compile(rf"(续泡|冲泡|泡)\s*{CN_NUM}(?:\s*[-~到至]\s*{CN_NUM})?\s*次")
 AMOUNT_FACT = re.compile(rf"{CN_NUM}(?:\s*[-~到至]\s*{CN_NUM})?\s*(小)?(克|g|粒|颗|个|袋|瓶)")
 COUNT_UNITS = {"克": "g", "g": "g", "粒": "count", "颗": "count", "个": "count", "袋": "袋", "瓶": "瓶"}
 
@@ -913,6 +930,13 @@ def amount_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[
                  if COUNT_UNITS[f.group(4)] == unit and (h := _number(f.group(2) or f.group(1))) is not None]
         if claimed is not None and highs and claimed > max(highs) + 1e-9:
             yield Finding(m.start(), m.end(), CONTRADICTED, f"食用方法写的是最多 {max(highs):g}{m.group(5)}")
+    for m in STEEPS.finditer(text):  # "可以续泡10次" where the facts say 4-5次
+        claimed = _number(m.group(3) or m.group(2))
+        who = subjects(text, m.start(), m.end(), ctx, cat)
+        highs = [h for p in who.candidates for f in STEEPS.finditer(p.fact("食用方法"))
+                 if (h := _number(f.group(3) or f.group(2))) is not None]
+        if claimed is not None and highs and claimed > max(highs) + 1e-9:
+            yield Finding(m.start(), m.end(), CONTRADICTED, f"食用方法写的是最多续泡 {max(highs):g} 次")
 
 
 def suitability_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
@@ -930,6 +954,23 @@ def suitability_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iter
         warned = [p for p in who.primary if any(w in p.fact("不适宜人群") for w in group)]
         if warned and len(warned) == len(who.primary):
             yield Finding(m.start(), ok.end(), CONTRADICTED, f"不适宜人群:{warned[0].fact('不适宜人群')}")
+
+
+PACKAGING_CLAUSE = re.compile(r"(包装|罐|瓶|袋|盒|箱|装)")
+
+
+def material_findings(text: str, ctx: CheckContext, cat: ShopCatalog) -> Iterator[Finding]:
+    """"二茬小罐是玻璃罐" where the packaging fact says PET透明密封罐."""
+    for m in cat.lexicon.material_re.finditer(text):
+        left, right = _clause(text, m.start(), m.end())
+        if not PACKAGING_CLAUSE.search(text, left, right) or negated(text, m.start()) or _question(text, m.start()):
+            continue
+        who = subjects(text, m.start(), m.end(), ctx, cat)
+        group = cat.lexicon.material_of[m.group(0)]
+        packed = [p for p in who.primary if p.fact("包装")]
+        if not packed or any(any(w.lower() in p.text.lower() for w in group) for p in who.candidates):
+            continue
+        yield Finding(m.start(), m.end(), CONTRADICTED, "包装是" + "、".join(p.fact("包装") for p in packed))
 
 
 GRADE_CLAIM_PREFIX = re.compile(r"(是|属于|为|都是)\s*$")
@@ -968,7 +1009,39 @@ FINDERS = {
     "amounts": amount_findings,
     "suitability": suitability_findings,
     "grades": grade_findings,
+    "materials": material_findings,
 }
+
+def _finder_patterns(cat: ShopCatalog) -> dict[str, list[re.Pattern[str]]]:
+    """The patterns each finder needs to match before it can say anything."""
+    lex = cat.lexicon
+    return {
+        "contents": [lex.containers, INSIDE, EACH],
+        "comparisons": [re.compile(r"比|不如|和|跟|与|同|于"), IDENTITY],
+        "spec": [PER_PACK_A, PER_PACK_B, SPEC_STRING, COPULA_WEIGHT, COUNT_CLAIM, PRICE_PER_UNIT,
+                 GRADE_COUNT_CLAIM, PERCENT],
+        "dates": [RESTOCK, HARVEST],
+        "storage": [OPENED],
+        "temperature": [BOILING, DEGREES],
+        "amounts": [AMOUNT_CLAIM, STEEPS],
+        "suitability": [lex.group_re],
+        "grades": [cat.grade_re],
+        "materials": [lex.material_re],
+    }
+
+
+def _finder_keys(cat: ShopCatalog) -> dict[str, frozenset[str] | None]:
+    """Per finder, characters one of which a reply must hold for any of its patterns to
+    match (None: no such set); a reply without them skips the finder."""
+    memo = _memo(cat)
+    if memo.finder_keys is None:
+        keys: dict[str, frozenset[str] | None] = {}
+        for kind, patterns in _finder_patterns(cat).items():
+            found = [required_chars(p) for p in patterns]
+            keys[kind] = None if any(f is None for f in found) else frozenset().union(*found)  # type: ignore[arg-type]
+        memo.finder_keys = keys
+    return memo.finder_keys
+
 
 _last: tuple[CheckContext, str, tuple[Finding, ...]] | None = None
 
@@ -983,7 +1056,11 @@ def find_claims(text: str, ctx: CheckContext) -> tuple[Finding, ...]:
     found: list[Finding] = []
     if isinstance(cat, ShopCatalog) and (ctx.products() or cat.mentions(text)):
         seen: set[tuple[int, int]] = set()
+        keys, chars = _finder_keys(cat), set(text)
         for kind, finder in FINDERS.items():
+            needed = keys.get(kind)
+            if needed is not None and needed.isdisjoint(chars):
+                continue
             for f in finder(text, ctx, cat):
                 if (f.start, f.end) not in seen:
                     seen.add((f.start, f.end))

@@ -52,6 +52,16 @@ class ClaimLexicon:
     groups: tuple[tuple[str, ...], ...] = ()
     safe_to_eat: re.Pattern[str] | None = None
     payment_words: tuple[str, ...] = ()
+    materials: tuple[tuple[str, ...], ...] = ()
+
+    @cached_property
+    def material_re(self) -> re.Pattern[str]:
+        words = sorted({w for g in self.materials for w in g}, key=len, reverse=True)
+        return re.compile("|".join(re.escape(w) for w in words)) if words else re.compile(r"(?!)")
+
+    @cached_property
+    def material_of(self) -> dict[str, tuple[str, ...]]:
+        return {w: g for g in self.materials for w in g}
 
     def adjective(self, word: str, noun_scope: str) -> tuple[str, int] | None:
         """(dimension, +1/-1) of a comparative adjective; a bare 高/低 takes its dimension
@@ -120,16 +130,20 @@ def _line_of(node: yaml.Node | None, path: list[Any]) -> int:
     return node.start_mark.line + 1 if node is not None else line
 
 
+# Characters nearly every reply holds: a poor choice of key for skipping a pattern.
+COMMON_CHARS = frozenset("亲的了是有一不在和也就都要会您这那个吗呢哦～，。！？1")
+
+
 def required_chars(pattern: re.Pattern[str]) -> frozenset[str] | None:
     """A set of characters one of which every match of `pattern` contains, read from the
     parsed pattern (as regex engines pick a literal to scan for); None when unsure."""
     from re import _constants as c, _parser  # the stdlib's own pattern parser
 
     def seq(items: Any) -> set[str] | None:
-        # Any one mandatory item will do: the narrowest, and of those the last (usually the
-        # noun: 糖, 核, 洗), which is rarer in replies than 加, 了, 的.
+        # Any one mandatory item will do: the one with the fewest everyday characters, then
+        # the narrowest, then the last (usually the noun: 糖, 核, 洗).
         found = [f for op, av in items if (f := one(op, av)) is not None]
-        return min(reversed(found), key=len) if found else None
+        return min(reversed(found), key=lambda f: (len(f & COMMON_CHARS), len(f))) if found else None
 
     def one(op: Any, av: Any) -> set[str] | None:
         if op is c.LITERAL:
@@ -239,7 +253,8 @@ def load_lexicon(path: Path = LEXICON_PATH) -> ClaimLexicon:
                         generic_less=_words(data.get("generic_less"), where("generic_less")),
                         groups=tuple(_words(g, where("groups", i)) for i, g in enumerate(data.get("groups") or [])),
                         safe_to_eat=_compile(data.get("safe_to_eat"), where("safe_to_eat")),
-                        payment_words=_words(data.get("payment_words"), where("payment_words")))
+                        payment_words=_words(data.get("payment_words"), where("payment_words")),
+                        materials=tuple(_words(g, where("materials", i)) for i, g in enumerate(data.get("materials") or [])))
 
 
 @lru_cache
