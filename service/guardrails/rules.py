@@ -16,8 +16,7 @@ from typing import Any
 
 from service.errors import RuleError
 from service.guardrails.context import CheckContext, ProductFacts
-
-__all__ = ["DETECTORS", "RuleError", "RuleSpec", "detector"]
+from service.guardrails.lexicon import builtin_lexicon
 
 Span = tuple[int, int, str]  # start, end, detail ("" when the rule's message says it all)
 Detector = Callable[["RuleSpec", str, CheckContext], Iterator[Span]]
@@ -360,7 +359,8 @@ STOCK_WORDS = re.compile(r"(库存|有货|现货|没货|缺货|补货|到货)")
 @detector("facts")
 def facts(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     """Claims that contradict the facts of the product in the chat or of a product the reply
-    names: prices, shelf life, stock, origin. A price of any product in the shop is accepted
+    names: prices, shelf life, stock, origin (every place named, 都是 for a box from several
+    provinces, 进口 for a domestic origin). A price of any product in the shop is accepted
     unless the clause says it is this product's. Fails open without products."""
     known = ctx.known_numbers()
     for m in PRICE.finditer(text):
@@ -504,7 +504,10 @@ REGIONS = {"same_province": ("宁夏", "银川", "中卫", "省内", "同省", "
 def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     """Statements of the shop's own rules that get them wrong: dispatch hours, delivery days
     by region, free-shipping threshold, surcharges, return and claim windows, cash on
-    delivery, service hours. Fields a shop.yaml does not have are not checked (fails open)."""
+    delivery, service hours, restock dates, invoice kind/timing/speed (`invoice`), the
+    default carrier and a carrier's surcharge, payment methods (`payment_methods`), a
+    blanket 概不退换 when returns are allowed. Fields a shop.yaml does not have are not
+    checked (fails open)."""
     policy, extra = ctx.policy, {**(ctx.policy.model_extra or {}), **ctx.shop}
     for m in POLICY_DISPATCH.finditer(text):
         if int(m.group(1)) != policy.dispatch_within_hours and not negated(text, m.start()):
@@ -617,8 +620,6 @@ def _sentence(text: str, start: int, end: int) -> str:
 
 def _payment_claims(text: str, methods: list[str]) -> Iterator[Span]:
     """A way to pay that shop.yaml's `payment_methods` does not list ("支持微信支付")."""
-    from service.guardrails.lexicon import builtin_lexicon
-
     for m in builtin_lexicon().payment_re.finditer(text):
         word = m.group(0)
         left, right = clause_bounds(text, m.start(), m.end())
