@@ -46,25 +46,29 @@ def main() -> None:
         ctx = g.context("demo-shop", product)  # the chat's product; replies' own mentions vary
         rules = g._shop("demo-shop").rules
         timings = []
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         for _ in range(5):
             for text in texts:
                 t = time.perf_counter()
                 rules.check(text, ctx)
                 timings.append((time.perf_counter() - t) * 1e6)
-        elapsed = time.perf_counter() - began
-        rows.append((label, len(timings) / elapsed, statistics.median(timings),
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+        rows.append((label, len(timings) / elapsed, len(timings) / cpu, statistics.median(timings),
                      statistics.quantiles(timings, n=100)[98]))
         # Through the service (context lookup per call, as the API does).
-        began = time.perf_counter()
-        for text in texts:
-            g.check("demo-shop", text, product=product)
-        rows.append((label + ", via service", len(texts) / (time.perf_counter() - began), 0.0, 0.0))
+        began, cpu = time.perf_counter(), time.process_time()
+        for _ in range(3):
+            for text in texts:
+                g.check("demo-shop", text, product=product)
+        elapsed, cpu = time.perf_counter() - began, time.process_time() - cpu
+        rows.append((label + ", via service", 3 * len(texts) / elapsed, 3 * len(texts) / cpu, 0.0, 0.0))
     table = Table(title=f"bench_guardrails: {len(texts)} replies, {len(rules.rules)} rules, one core")
-    for column in ("mode", "checks/s", "p50 µs", "p99 µs"):
+    for column in ("mode", "checks/s", "checks/s (CPU time)", "p50 µs", "p99 µs"):
         table.add_column(column, justify="left" if column == "mode" else "right")
-    for label, rate, p50, p99 in rows:
-        table.add_row(label, f"{rate:,.0f}", f"{p50:.0f}" if p50 else "", f"{p99:.0f}" if p99 else "")
+    for label, rate, cpu_rate, p50, p99 in rows:
+        table.add_row(label, f"{rate:,.0f}", f"{cpu_rate:,.0f}", f"{p50:.0f}" if p50 else "", f"{p99:.0f}" if p99 else "")
+    # On a shared machine wall-clock rates move with the neighbours' load; the CPU-time rate
+    # is what one core of this process sustains.
     table.caption = "target: >= 2,000 checked replies/s on one core"
     Console().print(table)
 

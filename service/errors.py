@@ -2,6 +2,7 @@
 
     HuashuError
     ├── PackError              a knowledge pack is invalid (names file, line, field)
+    ├── RuleError              a guardrail rule file or the claim lexicon is invalid
     ├── NotFound
     │   ├── ShopNotFound       no pack ingested under that shop id
     │   ├── ProductNotFound    the shop has no such product
@@ -49,6 +50,12 @@ class PackError(HuashuError):
         detail = "" if len(problems) == 1 else ":\n  " + "\n  ".join(problems[:50])
         more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
         super().__init__(head + detail + more)
+
+
+class RuleError(HuashuError):
+    """A guardrail rule file, a pack's overrides or the claim lexicon failed to load."""
+
+    code = "invalid_rules"
 
 
 class NotFound(HuashuError):

@@ -1,6 +1,6 @@
-"""Guardrail quality gates on the labelled sets (deterministic). The floors sit at what the
-rules measure today, so a rule change that loses precision or recall fails here; the
-issue's targets (0.95 everywhere) are not met yet for grounding (see README)."""
+"""Guardrail quality gates on the labelled sets (deterministic). On guardrails.jsonl the
+floors are the issue's targets (0.95 everywhere); on the held-out set they sit just below
+what the rules measure, so a rule change that loses precision or recall fails here."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from service.evaluation.guardrails import evaluate_guardrails, load_guard_cases
 from tests.conftest import ROOT
 
 FLOORS = {
-    "guardrails": {"authority": (0.95, 0.95), "grounding": (0.95, 0.50), "politeness": (0.95, 0.95),
+    "guardrails": {"authority": (0.95, 0.95), "grounding": (0.95, 0.95), "politeness": (0.95, 0.95),
                    "compliance": (0.95, 0.95)},
-    "guardrails-heldout": {"authority": (0.85, 0.65), "grounding": (0.65, 0.45), "politeness": (0.95, 0.85),
+    "guardrails-heldout": {"authority": (0.85, 0.65), "grounding": (0.75, 0.60), "politeness": (0.95, 0.85),
                            "compliance": (0.95, 0.80)},
 }
 
@@ -29,6 +29,8 @@ def test_guardrail_floors(demo: Services, name: str) -> None:
         assert score.precision >= precision, (score.category, score.precision)
         assert score.recall >= recall, (score.category, score.recall)
     assert result.clean_passed >= 0.9 * result.clean_total
+    if name == "guardrails":
+        assert result.clean_passed == result.clean_total  # not one clean reply warned or blocked
 
 
 def test_labelled_set_is_large_enough() -> None:

@@ -15,20 +15,15 @@ from typing import Any
 
 import yaml
 
-from service.errors import HuashuError
 from service.guardrails.context import CheckContext
 from service.guardrails.models import CATEGORIES, CheckResult, Violation
-from service.guardrails.rules import DETECTORS, RuleSpec
+from service.guardrails.rules import DETECTORS, RuleError, RuleSpec
 from service.understanding.intents import BUILTIN_DIR
 
 RULES_DIR = BUILTIN_DIR / "rules"
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_CHECK_CHARS = 20_000
 _RESERVED = {"id", "type", "severity", "message", "suggestion", "category"}
-
-
-class RuleError(HuashuError):
-    code = "invalid_rules"
 
 
 def _spec(raw: Any, category: str | None, where: str) -> RuleSpec:

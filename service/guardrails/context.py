@@ -61,6 +61,9 @@ class CheckContext:
     mentioned: tuple[ProductFacts, ...] = ()  # other products the reply names
     shop_prices: frozenset[float] = frozenset()  # every listed price in the shop
     shop: dict[str, Any] = field(default_factory=dict)  # shop.yaml, for fields beyond the policy
+    # The pack's ShopCatalog (every product's facts and the words naming them), built once
+    # per pack; None leaves the claim rules silent.
+    catalog: Any = None
 
     def products(self) -> tuple[ProductFacts, ...]:
         return ((self.product,) if self.product is not None else ()) + self.mentioned

@@ -14,7 +14,9 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.errors import RuleError
 from service.guardrails.context import CheckContext, ProductFacts
+from service.guardrails.lexicon import builtin_lexicon
 
 Span = tuple[int, int, str]  # start, end, detail ("" when the rule's message says it all)
 Detector = Callable[["RuleSpec", str, CheckContext], Iterator[Span]]
@@ -349,6 +351,7 @@ PLACES = ("宁夏", "中宁", "中卫", "银川", "青海", "柴达木", "诺木
           "东北", "黑龙江", "伊春", "吉林", "辽宁", "长白山", "美国", "加州", "越南", "泰国", "澳洲", "智利",
           "土耳其", "伊朗")
 ORIGIN_CLAIM = re.compile(rf"(是|产自|来自|产地是|产地在|原产地是|都是|也是)?({'|'.join(PLACES)})(?:(?![发寄送到运])[\u4e00-\u9fff]){{0,4}}?(产的|产|的货|的)")
+PLACE_WORD = re.compile("|".join(sorted(PLACES, key=len, reverse=True)))
 SCARCITY = re.compile(r"(只剩|仅剩|就剩|只有|剩下)(最后)?(不到)?\s*(\d+|[一二两三四五六七八九十几]+)\s*(盒|罐|袋|件|份|包|箱|瓶)")
 STOCK_WORDS = re.compile(r"(库存|有货|现货|没货|缺货|补货|到货)")
 
@@ -356,7 +359,8 @@ STOCK_WORDS = re.compile(r"(库存|有货|现货|没货|缺货|补货|到货)")
 @detector("facts")
 def facts(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     """Claims that contradict the facts of the product in the chat or of a product the reply
-    names: prices, shelf life, stock, origin. A price of any product in the shop is accepted
+    names: prices, shelf life, stock, origin (every place named, 都是 for a box from several
+    provinces, 进口 for a domestic origin). A price of any product in the shop is accepted
     unless the clause says it is this product's. Fails open without products."""
     known = ctx.known_numbers()
     for m in PRICE.finditer(text):
@@ -404,6 +408,11 @@ def _stock_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
         left, right = clause_bounds(text, m.start(), m.end())
         sentence = text[max(0, left - 30):right]
         named = [p for p in ctx.mentioned if _names(p, sentence)]
+        if ctx.catalog is not None:
+            # The product named nearest before the claim ("…礼盒在补货，单罐芽茶有现货").
+            from service.guardrails.claims import subjects
+            primary = subjects(text, m.start(), m.end(), ctx, ctx.catalog).primary
+            named = [p for p in primary if p is not ctx.product] or named
         target = named[0] if named else ctx.product
         if not named and ctx.product is not None and ctx.product.price is not None:
             quoted = [float(x.group(1)) for x in PRICE.finditer(text[left:right])]
@@ -429,12 +438,50 @@ def _origin_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
         sentence = text[max(0, left - 25):right]
         named = [p for p in ctx.products() if _names(p, sentence)]
         candidates = named or ([ctx.product] if ctx.product is not None else [])
+        if ctx.product is not None and ctx.product not in candidates:
+            candidates.append(ctx.product)  # "与中宁枸杞是不同产区…标注青海产地": still the chat's product
         if not candidates or negated(text, m.start()):
             continue
         if re.search(r"(发货|仓库|快递|地区|包邮|运费|补)", text[m.end():right]):
             continue  # a place in a shipping sentence is a destination, not an origin
-        if all(place not in p.fact("产地") + p.name + p.fact("备注") + p.fact("又称") for p in candidates):
+        # Every place in the claim must be the product's: "新疆和田的" for raisins from 吐鲁番
+        # names 新疆 rightly and 和田 wrongly.
+        places = [x.group(0) for x in PLACE_WORD.finditer(m.group(0))] or [place]
+        where = [p.fact("产地") + p.name + p.fact("备注") + p.fact("又称") for p in candidates]
+        wrong = next((x for x in places if all(x not in w for w in where)), None)
+        if wrong is not None:
             yield m.start(), m.end(), f"产地是{candidates[0].fact('产地') or '详情页所写'}"
+        elif re.search(r"(都是|全是|全都是|均为|全部是|都产自|都来自|都)$",
+                       text[max(left, m.start() - 4):m.start() + len(m.group(1) or "")]):
+            # "红枣桂圆枸杞都是新疆的" for a box from three provinces.
+            parts = [x for x in re.split(r"[、，,；;+]", candidates[0].fact("产地")) if PLACE_WORD.search(x)]
+            if len(parts) > 1 and any(all(pl not in part for pl in places) for part in parts):
+                yield m.start(), m.end(), f"产地是{candidates[0].fact('产地')}"
+    yield from _imported_claims(text, ctx)
+
+
+FOREIGN = ("美国", "加州", "加利福尼亚", "缅因", "佐治亚", "威斯康星", "越南", "泰国", "澳洲", "澳大利亚", "智利",
+           "土耳其", "伊朗", "日本", "韩国", "新西兰", "加拿大", "意大利", "法国", "西班牙", "进口")
+IMPORTED = re.compile(r"(进口|国外产|国外的|海外产|海外直采)")
+DOMESTIC = re.compile(rf"({'|'.join(p for p in PLACES if p not in FOREIGN)}|省|自治区)")
+
+
+def _imported_claims(text: str, ctx: CheckContext) -> Iterator[Span]:
+    """"夏威夷果是澳洲进口的" for nuts grown in 云南. Fails open when the origin names no place."""
+    for m in IMPORTED.finditer(text):
+        if negated(text, m.start()) or text[max(0, m.start() - 1):m.start()] == "比":
+            continue
+        left, right = clause_bounds(text, m.start(), m.end())
+        sentence = text[max(0, left - 25):right]
+        named = [p for p in ctx.products() if _names(p, sentence)]
+        candidates = named or ([ctx.product] if ctx.product is not None else [])
+        origins = [p.fact("产地") for p in candidates]
+        if not candidates or any(any(f in o for f in FOREIGN) for o in origins):
+            continue
+        if any(re.search(r"(?<!比)进口", p.text) for p in candidates):
+            continue
+        if all(DOMESTIC.search(o) for o in origins):
+            yield m.start(), m.end(), f"产地是{origins[0]}"
 
 
 POLICY_DISPATCH = re.compile(r"(\d+)\s*(个)?小时(内|之内|以内)?[^，。！？]{0,3}(发货|发出|安排发货)")
@@ -457,7 +504,10 @@ REGIONS = {"same_province": ("宁夏", "银川", "中卫", "省内", "同省", "
 def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span]:
     """Statements of the shop's own rules that get them wrong: dispatch hours, delivery days
     by region, free-shipping threshold, surcharges, return and claim windows, cash on
-    delivery, service hours. Fields a shop.yaml does not have are not checked (fails open)."""
+    delivery, service hours, restock dates, invoice kind/timing/speed (`invoice`), the
+    default carrier and a carrier's surcharge, payment methods (`payment_methods`), a
+    blanket 概不退换 when returns are allowed. Fields a shop.yaml does not have are not
+    checked (fails open)."""
     policy, extra = ctx.policy, {**(ctx.policy.model_extra or {}), **ctx.shop}
     for m in POLICY_DISPATCH.finditer(text):
         if int(m.group(1)) != policy.dispatch_within_hours and not negated(text, m.start()):
@@ -496,12 +546,11 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
         for m in NO_REASON_FREIGHT.finditer(text):
             if not negated(text, m.start()):
                 yield m.start(), m.end(), "无理由退换的运费由买家承担"
-    for product in ctx.products():
-        dates = set(re.findall(r"(\d{1,2})-(\d{1,2})(?!\d)", product.fact("备注")))
-        dates = {(int(mo), int(d)) for mo, d in dates}
-        for m in RESTOCK_DATE.finditer(text):
-            if dates and (int(m.group(1)), int(m.group(2))) not in dates:
-                yield m.start(), m.end(), "补货日期与商品信息不符"
+    # Restock dates in the notes, as "12-05" or "2026年12月5日"; any product in play may be meant.
+    dates = {d for product in ctx.products() for d in _restock_dates(product)}
+    for m in RESTOCK_DATE.finditer(text):
+        if dates and (int(m.group(1)), int(m.group(2))) not in dates:
+            yield m.start(), m.end(), "补货日期与商品信息不符"
     threshold = policy.free_shipping_min_order
     for m in POLICY_THRESHOLD.finditer(text):
         if threshold is not None and abs(float(m.group(1)) - threshold) > 1e-9:
@@ -531,6 +580,95 @@ def policy_claims(rule: RuleSpec, text: str, ctx: CheckContext) -> Iterator[Span
     for m in UNPAID_CLOSE.finditer(text):
         if close and int(m.group(1)) != int(close) and re.search(r"(付款|未付|没付|拍下)", text):
             yield m.start(), m.end(), f"未付款订单 {close} 小时后关闭"
+    yield from _carrier_terms(text, policy.carriers)
+    if isinstance(extra.get("invoice"), dict):
+        yield from _invoice_claims(text, extra["invoice"])
+    methods = extra.get("payment_methods")
+    if isinstance(methods, list) and methods:
+        yield from _payment_claims(text, [str(x) for x in methods])
+    if policy.returns.no_reason_days > 0:
+        for m in BLANKET_REFUSAL.finditer(text):
+            if not RETURN_CONDITION.search(_sentence(text, m.start(), m.end())):
+                yield m.start(), m.end(), f"未拆封商品支持 {policy.returns.no_reason_days} 天无理由退换"
+
+
+CARRIER_NAMES = r"(中通|圆通|韵达|申通|顺丰|京东快递|京东物流|京东|邮政|EMS|极兔|百世|德邦)"
+DEFAULT_CARRIER = re.compile(rf"默认(发|走|用|是)?{CARRIER_NAMES}")
+UPGRADE_FREE = re.compile(rf"{CARRIER_NAMES}[^。！？]{{0,10}}?(不用加钱|不加钱|不用补|不需要补|不收差价|不用补差价|免费|"
+                          r"不额外收费|不用另外付|不另外收|也包邮)")
+GRANTING = re.compile(r"(给您|帮您|为您|小杞|这单|这次|就不用|免了|免掉)")
+BLANKET_REFUSAL = re.compile(r"(概不退换|不退不换|一律不退|不予退换|不能退换|不支持退换|不给退|不能退货|不支持退货|不退货)")
+RETURN_CONDITION = re.compile(r"(拆封|开封|拆开|吃过|超过|过了|已经|二次销售|定制|使用|签收.{0,4}天后|天后)")
+PAPER_INVOICE = re.compile(r"纸质(的)?(发票|票|专票|普票)?")
+SPECIAL_INVOICE = re.compile(r"(专票|专用发票)")
+INVOICE_EARLY = re.compile(r"(收货前|收到货前|发货前|签收前|下单后?就|付款后?就|拍下就|没收货|未收货)[^。！？]{0,6}(开|申请)")
+INVOICE_FAST = re.compile(r"(当天|当日|马上|立刻|立即|秒|几分钟|一小时|半小时|今天)[^。！？，]{0,6}(开出|开好|出票|开具|就能开|就可以开)")
+INVOICE_DAYS = re.compile(r"(\d+)\s*(个)?(工作日|天)(内|之内|以内)?[^。！？，]{0,4}(开出|开好|出票|开具)")
+
+
+@lru_cache(maxsize=4096)
+def _restock_dates(product: ProductFacts) -> frozenset[tuple[int, int]]:
+    return frozenset((int(mo), int(d)) for mo, d in
+                     re.findall(r"(?<!\d)(\d{1,2})(?:-|月)(\d{1,2})(?!\d)", product.fact("备注")))
+
+
+def _sentence(text: str, start: int, end: int) -> str:
+    left = max((m.end() for m in SENTENCE_END.finditer(text, 0, start)), default=0)
+    right = SENTENCE_END.search(text, end)
+    return text[left:right.start() if right else len(text)]
+
+
+def _payment_claims(text: str, methods: list[str]) -> Iterator[Span]:
+    """A way to pay that shop.yaml's `payment_methods` does not list ("支持微信支付")."""
+    for m in builtin_lexicon().payment_re.finditer(text):
+        word = m.group(0)
+        left, right = clause_bounds(text, m.start(), m.end())
+        paying = re.search(r"(支付|付款|付钱|买单|结账|刷)", text[left:right]) or \
+            re.search(r"(支持|可以用|能用|用)$", text[left:m.start()])
+        if not paying or negated(text, m.start()) or refused_after(text, m.end()):
+            continue
+        if any(word in method or method in word for method in methods):
+            continue
+        yield m.start(), m.end(), "支付方式:" + "、".join(methods)
+
+
+def _carrier_terms(text: str, carriers: list[str]) -> Iterator[Span]:
+    """The default carrier is the first listed; one listed with 补差价 is not free."""
+    if not carriers:
+        return
+    for m in DEFAULT_CARRIER.finditer(text):
+        if m.group(2) not in carriers[0] and not negated(text, m.start()):
+            yield m.start(), m.end(), f"默认发{carriers[0]}"
+    for m in UPGRADE_FREE.finditer(text):
+        listed = next((c for c in carriers if m.group(1) in c), "")
+        if GRANTING.search(_sentence(text, m.start(), m.end())):
+            continue  # "这单差价就不用补了" waives the fee: the authority rules' business
+        if re.search(r"(补差价|加价|另付|需补|加钱)", listed):
+            yield m.start(), m.end(), f"{listed}"
+
+
+def _invoice_claims(text: str, invoice: dict[str, Any]) -> Iterator[Span]:
+    """Invoice kind, timing and speed against shop.yaml's `invoice` (type, how, issued_within)."""
+    if not re.search(r"(发票|开票|专票|普票|票)", text):
+        return
+    kind, how, within = (str(invoice.get(k, "")) for k in ("type", "how", "issued_within"))
+    checks = []
+    if "电子" in kind and "纸质" not in kind:
+        checks.append((PAPER_INVOICE, f"开的是{kind}"))
+    if "普通" in kind and "专用" not in kind:
+        checks.append((SPECIAL_INVOICE, f"开的是{kind}"))
+    if "收货后" in how:
+        checks.append((INVOICE_EARLY, "确认收货后才能申请开票"))
+    if within:
+        checks.append((INVOICE_FAST, f"{within}内开出"))
+    for pattern, detail in checks:
+        for m in pattern.finditer(text):
+            if not negated(text, m.start()):
+                yield m.start(), m.end(), detail
+    days = re.search(r"(\d+)", within)
+    for m in INVOICE_DAYS.finditer(text):
+        if days and int(m.group(1)) != int(days.group(1)):
+            yield m.start(), m.end(), f"{within}内开出"
 
 
 UNITS = {"克": "g", "g": "g", "G": "g", "kg": "kg", "公斤": "kg", "斤": "斤", "毫升": "ml", "ml": "ml",
@@ -585,3 +723,7 @@ def _fact_number(text: str, label: str) -> float | None:
             if m:
                 return float(m.group(1)) * (12 if m.group(2) == "年" else 1)
     return None
+
+
+# The claim detectors live in their own module; importing it registers them.
+from service.guardrails import claims as _claims  # noqa: E402,F401

@@ -9,10 +9,12 @@ from functools import lru_cache
 from typing import Any
 
 from service.errors import PackError, ProductNotFound
+from service.guardrails.catalog_facts import ShopCatalog
 from service.guardrails.checker import RuleError, RuleSet, validate_text
 from service.guardrails.context import CheckContext, ProductFacts
 from service.guardrails.models import CheckResult
 from service.guardrails.repair import Repair, repair
+from service.guardrails.lexicon import builtin_lexicon
 from service.guardrails.rules import quantities
 from service.knowledge.models import Pack, Policy
 from service.retrieval.hybrid import HybridRetriever
@@ -30,6 +32,7 @@ class _ShopRules:
     handbook: str
     numbers: frozenset[float]
     quantities: frozenset[tuple[float, str]]
+    catalog: ShopCatalog
 
 
 @lru_cache
@@ -65,15 +68,18 @@ class Guardrails:
             policy_ids = [i for i in state.lexical.ids if i.startswith("policy:")]
             policy_text = "\n".join(h.text for h in self.retriever.index.get(state.collection, policy_ids))
             fact_ids = [i for i in state.lexical.ids if i.startswith("product:")]
-            prices = frozenset(
-                p for h in self.retriever.index.get(state.collection, fact_ids)
-                if (p := ProductFacts.from_document(h.id, "", h.text).price) is not None
-            )
+            products = {}
+            for h in self.retriever.index.get(state.collection, fact_ids):
+                pid = h.id.removeprefix("product:")
+                products[pid] = ProductFacts.from_document(pid, state.catalog.names.get(pid, ""), h.text)
+            prices = frozenset(p.price for p in products.values() if p.price is not None)
             script_ids = [i for i in state.lexical.ids if i.startswith("script:")]
             handbook = "\n".join(h.text for h in self.retriever.index.get(state.collection, script_ids))
+            catalog = ShopCatalog(products=products, terms=state.catalog.terms, lexicon=builtin_lexicon(),
+                                  handbook=handbook)
             cached = _ShopRules(rules, policy, policy_text, prices, handbook,
                                 frozenset(float(n) for n in re.findall(r"\d+(?:\.\d+)?", policy_text)),
-                                quantities(policy_text) | quantities(handbook))
+                                quantities(policy_text) | quantities(handbook), catalog)
             self._shop_cache[key] = cached
         return cached
 
@@ -87,6 +93,10 @@ class Guardrails:
         if key not in self._facts:
             if len(self._facts) > 10_000:
                 self._facts.clear()
+            known = self._shop(shop).catalog.products.get(product)
+            if known is not None:
+                self._facts[key] = known
+                return known
             hits = self.retriever.index.get(state.collection, [f"product:{product}"])
             self._facts[key] = (ProductFacts.from_document(product, state.catalog.names.get(product, ""), hits[0].text)
                                 if hits else None)
@@ -112,7 +122,7 @@ class Guardrails:
         return CheckContext(policy=shop_rules.policy, product=facts, policy_text=shop_rules.policy_text,
                             handbook_text=shop_rules.handbook, history=buyer, mentioned=tuple(mentioned),
                             shop_prices=shop_rules.prices, shop=state.shop, shop_numbers=shop_rules.numbers,
-                            shop_quantities=shop_rules.quantities)
+                            shop_quantities=shop_rules.quantities, catalog=shop_rules.catalog)
 
     def check(self, shop: str, text: str, product: str | None = None,
               history: list[dict[str, Any]] | None = None) -> CheckResult:
