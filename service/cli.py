@@ -311,13 +311,17 @@ def eval_retrieval(
 @handle_errors
 def eval_guardrails(
     labelled: Annotated[Path, typer.Argument(help="JSONL: id, shop, product?, text, expected[{category, evidence}].")],
+    totals: Annotated[bool, typer.Option("--totals", help="Only the figures, no case texts (for held-out sets).")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Precision and recall of the guardrails per category; lists every miss."""
+    """Precision and recall of the guardrails per category; lists every miss (unless --totals)."""
     from service.evaluation.guardrails import evaluate_guardrails, load_guard_cases
 
     cases, errors = load_guard_cases(labelled)
     result = evaluate_guardrails(services().guardrails, cases, errors)
+    if not result.checked:
+        raise HuashuError(f"{labelled}: no case could be checked"
+                          + (f"; first problem: {result.errors[0]}" if result.errors else ""))
     for problem in result.errors:
         err.print(f"warning: {problem}", markup=False, highlight=False)
     if as_json:
@@ -334,7 +338,7 @@ def eval_guardrails(
     table.caption = (f"clean replies passed: {result.clean_passed}/{result.clean_total}; "
                      f"{result.checks_per_second:,.0f} checks/s")
     out.print(table)
-    for miss in result.misses:
+    for miss in [] if totals else result.misses:
         out.print(f"miss {miss['id']}: {miss['text']}\n    want {miss['expected']} {miss['evidence']}, "
                   f"got {miss['found']} {miss['violations']}", markup=False, highlight=False)
 

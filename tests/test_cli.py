@@ -92,3 +92,14 @@ def test_module_entry_point_runs() -> None:
     result = subprocess.run([sys.executable, "-m", "service", "--help"], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "huashu" in result.stdout
+
+
+def test_eval_guardrails_totals_and_an_unindexed_shop(data_dir: Path) -> None:
+    labelled = ROOT / "eval" / "guardrails-heldout.jsonl"
+    nothing = runner.invoke(app, ["eval", "guardrails", str(labelled), "--totals"])
+    assert nothing.exit_code == 1 and "no case could be checked" in nothing.output
+    assert "unknown shop 'demo-shop'" in nothing.output
+    assert runner.invoke(app, ["ingest", str(DEMO_PACK)]).exit_code == 0
+    totals = runner.invoke(app, ["eval", "guardrails", str(labelled), "--totals"])
+    assert totals.exit_code == 0 and "grounding" in totals.stdout
+    assert "miss " not in totals.stdout  # held-out cases stay unseen

@@ -56,6 +56,7 @@ class GuardEval:
     clean_passed: int
     clean_total: int
     checks_per_second: float
+    checked: int = 0  # cases actually checked (the others are in `errors`)
 
 
 def load_guard_cases(path: Path) -> tuple[list[GuardCase], list[str]]:
@@ -76,7 +77,7 @@ def evaluate_guardrails(guardrails: Guardrails, cases: list[GuardCase],
     errors = list(errors or [])
     scores = {c: CategoryScore(c) for c in CATEGORIES}
     misses = []
-    clean_passed = clean_total = 0
+    clean_passed = clean_total = checked = 0
     began = time.perf_counter()
     for case in cases:
         try:
@@ -84,6 +85,7 @@ def evaluate_guardrails(guardrails: Guardrails, cases: list[GuardCase],
         except HuashuError as exc:
             errors.append(f"case {case.id} (line {case.line}): {exc.message}")
             continue
+        checked += 1
         found = result.categories()
         for category in CATEGORIES:
             want, got = category in case.expected, category in found
@@ -105,4 +107,4 @@ def evaluate_guardrails(guardrails: Guardrails, cases: list[GuardCase],
     elapsed = time.perf_counter() - began
     return GuardEval(cases=len(cases), errors=errors, scores=list(scores.values()), misses=misses,
                      clean_passed=clean_passed, clean_total=clean_total,
-                     checks_per_second=len(cases) / elapsed if elapsed else 0.0)
+                     checks_per_second=len(cases) / elapsed if elapsed else 0.0, checked=checked)
