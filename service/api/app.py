@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         try:
             if services.settings.database_migrate:
                 services.db.migrate()
+            services.keys  # noqa: B018 - built here, before requests race to build it
             services.learning.sync()
         except BackendError as exc:
             log.warning("starting without the database (%s): %s", services.db.location, exc.message)
