@@ -87,6 +87,12 @@ class IntentClassifier:
         self.model_defer = model_defer      # a lexicon score this high is decisive...
         self.model_damping = model_damping  # ...and the model then counts only this much
         self.context = context or ContextRule()
+        self._remembered = lru_cache(maxsize=4096)(self._score_uncached)
+        self._cues_by_char: dict[str, list[tuple[int, str, float]]] = {}
+        for number, rule in enumerate(rules):
+            for cue, weight in rule.cues:
+                if cue:
+                    self._cues_by_char.setdefault(cue[0], []).append((number, cue, weight))
 
     @classmethod
     def from_file(cls, path: Path, with_model: bool = True) -> IntentClassifier:
@@ -115,7 +121,10 @@ class IntentClassifier:
             where = f"{path.name}: model"
             if not isinstance(spec, dict) or not spec.get("examples"):
                 raise LexiconError(f"{where}: expected a mapping with `examples` (a file next to the lexicon)")
-            examples = load_examples(path.parent / str(spec["examples"]))
+            try:
+                examples = load_examples(path.parent / str(spec["examples"]))
+            except LexiconError as exc:
+                raise LexiconError(f"{where}.examples: {exc.message}") from exc
             unknown = sorted(set(examples) - set(INTENTS))
             if unknown:
                 raise LexiconError(f"{where}.examples: unknown intents {', '.join(unknown)}")
@@ -155,11 +164,19 @@ class IntentClassifier:
 
     def lexicon_scores(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
         lowered = text.lower()
+        # Cues by first character: a short message meets a few dozen, not all thousand.
+        # A cue counts once however often it occurs.
+        present: dict[int, dict[str, float]] = {}
+        for pos, char in enumerate(lowered):
+            for number, cue, weight in self._cues_by_char.get(char, ()):
+                if lowered.startswith(cue, pos):
+                    present.setdefault(number, {})[cue] = weight
         scores: dict[str, float] = {}
         matched: dict[str, list[str]] = {}
-        for rule in self.rules:
-            hits = [cue for cue, _ in rule.cues if cue in lowered]
-            score = sum(w for cue, w in rule.cues if cue in lowered)
+        for number, rule in enumerate(self.rules):
+            found = present.get(number, {})
+            hits = list(found)
+            score = sum(found.values())
             for pattern, weight in rule.patterns:
                 if pattern.search(lowered):
                     score += weight
@@ -170,6 +187,12 @@ class IntentClassifier:
         return scores, matched
 
     def _score(self, text: str) -> tuple[dict[str, float], dict[str, list[str]]]:
+        # One suggestion classifies the same messages several times (understanding, then
+        # retrieval; each earlier turn again on every new message): remember recent ones.
+        scores, matched = self._remembered(text)
+        return dict(scores), {i: list(m) for i, m in matched}
+
+    def _score_uncached(self, text: str) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, tuple[str, ...]], ...]]:
         scores, matched = self.lexicon_scores(text)
         if self.model is not None and self.model_weight > 0:
             weight = self.model_weight
@@ -179,7 +202,8 @@ class IntentClassifier:
                 if p >= self.model_floor:
                     scores[intent] = scores.get(intent, 0.0) + weight * p
                     matched.setdefault(intent, []).append(f"model {p:.2f}")
-        return {i: s for i, s in scores.items() if s > 0}, matched
+        return (tuple((i, s) for i, s in scores.items() if s > 0),
+                tuple((i, tuple(m)) for i, m in matched.items()))
 
 
 def _number(raw: Any, where: str) -> float:
