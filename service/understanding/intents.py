@@ -37,6 +37,10 @@ INTENTS = (
 BUILTIN_DIR = Path(__file__).resolve().parents[2] / "knowledge" / "builtin"
 
 
+# A message's scores and what fired, frozen so that remembered results stay unchanged.
+_Scored = tuple[tuple[tuple[str, float], ...], tuple[tuple[str, tuple[str, ...]], ...]]
+
+
 class LexiconError(HuashuError):
     code = "invalid_lexicon"
 
@@ -192,7 +196,7 @@ class IntentClassifier:
         scores, matched = self._remembered(text)
         return dict(scores), {i: list(m) for i, m in matched}
 
-    def _score_uncached(self, text: str) -> tuple[tuple[tuple[str, float], ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    def _score_uncached(self, text: str) -> _Scored:
         scores, matched = self.lexicon_scores(text)
         if self.model is not None and self.model_weight > 0:
             weight = self.model_weight
