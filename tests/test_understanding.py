@@ -117,6 +117,8 @@ def test_intent_table(text: str, intent: str) -> None:
     # Compensation follows the problem that was told.
     (["包裹外箱压扁了 罐子都凹了", "我要赔偿"], "logistics"),
     (["锅的涂层掉了", "我要赔偿"], "quality_issue"),
+    # Impatience about the matter already raised; a threat to refund is pressure, not a return.
+    (["快递五天没动了", "到底什么时候能送到 不然就退款"], "logistics"),
     # Counter-examples: a message with its own intent keeps it; small talk carries nothing.
     (["还没发吧"], "logistics"),
     (["黑枸杞有货吗", "发票怎么开"], "other"),
