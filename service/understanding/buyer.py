@@ -145,7 +145,8 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
     """`messages` are the buyer's messages, oldest first; the last one is answered.
     `catalog` (a retrieval Catalog) resolves products named in the text when none is given."""
     last = messages[-1] if messages else ""
-    result = (classifier or default_classifier()).classify(last)
+    # Earlier messages are context: a bare "那这个呢" follows the conversation.
+    result = (classifier or default_classifier()).classify(last, context=messages[:-1])
     products: list[str] = [product] if product else []
     if catalog is not None and not products:
         from service.retrieval.lexical import tokenize
