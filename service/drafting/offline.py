@@ -156,7 +156,7 @@ def slot_values(shop: dict[str, Any], policy: Policy, product: ProductFacts | No
         values["same_day_cutoff"] = str(extra["same_day_cutoff"])
     if shop.get("payment_methods"):
         values["payment_methods"] = "、".join(str(m) for m in shop["payment_methods"])
-    for key in ("service_hours", "delivery_scope", "voltage_note", "certification"):
+    for key in ("service_hours", "delivery_scope", "voltage_note", "certification", "warehouse"):
         if shop.get(key):
             values[key] = str(shop[key]).rstrip("。")
     if shop.get("huabei_interest_free"):
@@ -267,7 +267,7 @@ class OfflineDrafter:
             # A first request is declined, not handed over; the agent still gets, third,
             # the choice of offering to ask the supervisor.
             offer = next((d for d in templates if d.escalate), None)
-            if offer is not None:
+            if offer is not None and drafts:
                 templates.remove(offer)
                 drafts.insert(min(len(drafts), 2), offer)
         drafts += templates
@@ -303,6 +303,8 @@ class OfflineDrafter:
             skip |= {"exchange"}           # "赠品换成…" asks for another gift
         if u.injection:
             skip |= RETURN_TOPICS          # an injected "同意退款" is no return request
+        if product is not None and product.stock == 0:
+            skip |= {"delivery"}           # "什么时候到货" of a product out of stock is its restock
         echoes = self._echoes(u, question, values, policy, problem)
         if any(p.key == "address" for p in echoes):
             skip |= {"address_change"}
@@ -396,9 +398,11 @@ class OfflineDrafter:
                     add("discount_alternative")
             elif r.kind == "gift":
                 item = r.reason.split(":", 1)[1] if r.reason.startswith("unlisted:") else ""
-                if item and product is not None and item[:2] in product.text:
+                if item and product is not None and item[:2] in included(product) and not any(
+                        item[:2] in w for w in name_words(product)):
                     continue  # what they ask for comes with the product: the facts say so
-                add("gift_unlisted" if r.reason.startswith("unlisted") else "gift_extra")
+                add("gift_unlisted" if r.reason.startswith("unlisted") else
+                    "gift_same" if r.reason == "same" else "gift_extra")
             elif r.kind == "free_shipping":
                 place = self.topics.place(list(reversed(buyer)), shop, policy)
                 if r.reason.startswith("remote:") or (place is not None and place.kind == "remote"):
@@ -555,6 +559,12 @@ class OfflineDrafter:
             out.append(Draft(text=doc["text"], style="approved", citations=[
                 {"source_id": doc["source_id"], "kind": "approved", "excerpt": doc["text"][:80]}]))
         return out
+
+
+def included(product: ProductFacts) -> str:
+    """What comes with the product (its facts but its name, aliases and category)."""
+    return "\n".join(line for line in product.text.splitlines()[1:]
+                     if not line.startswith(("又称:", "品类:", "价格:")))
 
 
 def _negated(text: str, start: int) -> bool:

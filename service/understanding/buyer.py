@@ -159,7 +159,7 @@ ASKS_SUPERVISOR = re.compile(
     rf"{SUPERVISOR}(呢|在吗|在不在|出来)|转(主管|店长|经理)|(跟|和){SUPERVISOR}(说|谈|讲)|"
     rf"(叫|找|让|喊)你们(的)?老板|(帮我|你)(去)?(问问|申请|请示|反映)|问问(你们)?{SUPERVISOR})")
 REFUSAL = re.compile(r"(没办法|没法|不能|不可以|不行|改不了|做不了|免不了|办不到|没有[^，。！？]{0,4}权限|只能|统一|"
-                     r"才(能)?包邮|也需要|也要补|不好意思|抱歉|确实|限|不支持|超出|还差|不够|不满)")
+                     r"才(能)?包邮|也需要|也要补|不好意思|抱歉|确实|限|不支持|超出|还差|不够|不满|最多|每单)")
 INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那么|通融|行个方便|帮帮忙|求求|求你|拜托|你就|就给我|"
                     r"给我(包|加|送|便宜|免|减|补|抹)|还是(想|要)|都不行|一点都不|(帮我|你)(去)?问问|再问问|申请一下|"
                     r"不[^，。！？]{0,4}就不买|去别家|不买了|加上吧|算了吧|小气|抠)")
@@ -219,12 +219,17 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
         item = GIFT_ITEM.search(text)
         unlisted = bool(item) and not any(gift_named(item.group(5), g) for g in policy.gifts.allowed) \
             and not re.match(r"(小?礼物|小?赠品|礼品|东西|点|啥|什么)", item.group(5))
+        # Two of one listed gift ("两把刮刀"): each listed gift is one piece.
+        same = bool(item) and not unlisted and (_number(item.group(3) or "一") or 1) > 1
         allowed = (bool(policy.gifts.allowed) and (amount or 1) <= policy.gifts.max_per_order
-                   and not extra and not unlisted)
+                   and not extra and not unlisted and not same)
+        reason = f"unlisted:{item.group(5)}" if unlisted and item else "same" if same else "extra" if not allowed else ""
         found.append(Request("gift", gift.group(0) if gift else "赠品", allowed,
                              f"可送:{'、'.join(policy.gifts.allowed) or '无'},每单 {policy.gifts.max_per_order} 份",
-                             reason=f"unlisted:{item.group(5)}" if unlisted and item else ("extra" if not allowed else "")))
-    if FREE_SHIPPING.search(text):
+                             reason=reason))
+    # "免了这15块" after the shipping fee was the topic asks to waive it.
+    waive = bool(re.search(rf"免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?", text)) and bool(re.search(r"(运费|邮费|包邮)", context))
+    if FREE_SHIPPING.search(text) or waive:
         threshold = policy.free_shipping_min_order
         excluded = [str(r) for r in (policy.model_extra or {}).get("free_shipping_excluded_regions", [])]
         remote = next((r for r in excluded if r in text or r in context), None)
