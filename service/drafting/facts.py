@@ -93,7 +93,7 @@ class FactAnswerer:
 
         pieces: list[Piece] = []
         answered: set[str] = set()
-        weak: list[Piece] = []   # weak cue answers whose value shares no word with the question
+        weak: list[Piece] = []   # answers to weak cues, scored by how their value fits the question
         for column in self.asked(question, product):
             if column.label in answered:
                 continue
@@ -116,7 +116,8 @@ class FactAnswerer:
                 piece = self._piece("fact", column.name, filled[0], filled[1], product, quote)
                 pieces.append(piece)
                 answered.add(column.label)
-                if column.weak and score(grams(value)) == 0:
+                if column.weak:
+                    piece.score = score(grams(value))
                     weak.append(piece)
         if not unasked:
             return pieces
@@ -124,6 +125,9 @@ class FactAnswerer:
                         key=lambda t: t[0], reverse=True)
         # With the asked columns answered, a further clause must fit clearly better; a weak
         # cue answer that shares nothing with the question gives way to one that does.
+        # A weak cue answer gives way to a clause that fits at least twice as well.
+        if ranked:
+            weak = [p for p in weak if ranked[0][0] >= max(MIN_MATCH, 2 * p.score)]
         strong = [p for p in pieces if p not in weak]
         needed = MIN_MATCH * (3 if strong else 1)
         if ranked and ranked[0][0] >= needed and not any(ranked[0][2] in p.text for p in pieces):

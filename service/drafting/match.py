@@ -12,6 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
+from functools import lru_cache
 
 # Particles, pronouns and question words: they carry no topic.
 STOP_CHARS = frozenset("的了吗呢吧啊呀哦噢嘛么哈嗯亲您你我他她它们是在有和与就都也还又这那个一下请问可以能会要想"
@@ -30,8 +31,10 @@ COMMON_CHARS = frozenset("生期一不人上下中大小来去到说出时年地
 RUN = re.compile(r"[\u4e00-\u9fff]+|[a-z0-9]+")
 
 
+@lru_cache(maxsize=16384)
 def grams(text: str) -> frozenset[str]:
-    """Content characters and character pairs (pairs of two stop characters left out)."""
+    """Content characters and character pairs (pairs of two stop characters left out).
+    Cached: the shop's samples and fact clauses come back with every message."""
     out: set[str] = set()
     for run in RUN.findall(text.lower()):
         if run.isascii():

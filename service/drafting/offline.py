@@ -239,8 +239,8 @@ class OfflineDrafter:
                                                 u.product, u.products, u.escalate, resolve,
                                                 # choosing between products: their names are the topic
                                                 name_words(product) if product is not None
-                                                and not PICKING.search(question) else None, u.intents)
-                   if s.score >= MIN_SAMPLE]
+                                                and not PICKING.search(question) else None, u.intents,
+                                                min_score=MIN_SAMPLE)]
         opener = self._opener(u, question, pieces)
         samples = [self._sample_draft(s, opener, pieces, values) for s in fitting[:2]]
         body = [p for p in pieces if p.kind != "opener"]

@@ -49,7 +49,7 @@ def _sections(retrieved: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def pick(question: str, earlier: str, intent: str, retrieved: list[dict[str, Any]], policy: Policy,
          product: str | None, mentioned: list[str], escalate: bool,
          resolve: Callable[[str], list[str]] | None = None, names: list[str] | None = None,
-         intents: dict[str, float] | None = None) -> list[Sample]:
+         intents: dict[str, float] | None = None, min_score: float = 0.0) -> list[Sample]:
     """Fitting samples, best first. `names` are the chat product's name and aliases: a
     sample sharing only them with the message ("榨汁杯的话先充满电") fits it less."""
     sections = _sections(retrieved)
@@ -70,12 +70,14 @@ def pick(question: str, earlier: str, intent: str, retrieved: list[dict[str, Any
 
     out: list[Sample] = []
     for rank, doc, sample, scene in pool:
-        if not _usable(sample, question, policy, product, mentioned, escalate, choosing, resolve):
-            continue
         g = grams(sample)
         score = (fit(q, g) + SCENARIO_WEIGHT * fit(q, grams(scene)) + HISTORY_WEIGHT * fit(h, g)
                  + (RANK_PRIOR[rank] if rank < len(RANK_PRIOR) else 0.0)
                  + _intent_prior(str(doc.get("intent", "")).split("|"), intent, intents))
+        # Scored first, guarded second: resolving the products a sample names costs most.
+        if score < min_score or not _usable(sample, question, policy, product, mentioned, escalate, choosing,
+                                            resolve):
+            continue
         out.append(Sample(sample, score, doc["source_id"], str(doc.get("intent", ""))))
     return sorted(out, key=lambda s: s.score, reverse=True)
 
