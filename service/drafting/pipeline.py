@@ -26,6 +26,7 @@ from service.understanding.buyer import Understanding, understand
 
 MAX_TURNS = 20        # older turns are dropped (trimmed, not refused)
 MAX_CANDIDATES = 10
+FOLLOW_UP_CHARS = 15  # a message this short may only continue the one before
 
 
 @dataclass
@@ -104,7 +105,12 @@ class SuggestionPipeline:
             facts = self.guardrails.product_facts(shop, u.product)
             u = understand(buyer, policy, catalog=state.catalog, product=u.product,
                            price=facts.price if facts else None, history=history, shop=state.shop)
-        outcome = self.retriever.search(shop, question, product=u.product, k=8)
+        # A short follow-up with no intent of its own ("自己喝，实惠点的就行") is searched
+        # together with the buyer's message before it.
+        query = question
+        if u.intent == "other" and len(buyer) > 1 and len(question) <= FOLLOW_UP_CHARS:
+            query = f"{buyer[-2]} {question}"
+        outcome = self.retriever.search(shop, query, product=u.product, k=8)
         return _Prepared(shop=shop, history=history, notes=notes, state_shop=state.shop, policy=policy,
                          question=question, facts=facts, understanding=u,
                          retrieved=[r.as_dict() for r in outcome.results], catalog=state.catalog)
