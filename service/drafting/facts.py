@@ -125,9 +125,13 @@ class FactAnswerer:
                         key=lambda t: t[0], reverse=True)
         # With the asked columns answered, a further clause must fit clearly better; a weak
         # cue answer that shares nothing with the question gives way to one that does.
-        # A weak cue answer gives way to a clause that fits at least twice as well.
+        # A weak cue answer gives way to a clause that fits at least twice as well, and to a
+        # weak answer that fits better.
+        best_weak = max((p.score for p in weak), default=0.0)
+        losers = [p for p in weak if p.score < best_weak or (p.score == 0 and len(pieces) > 1)]
         if ranked:
-            weak = [p for p in weak if ranked[0][0] >= max(MIN_MATCH, 2 * p.score)]
+            losers += [p for p in weak if p not in losers and ranked[0][0] >= max(MIN_MATCH, 2 * p.score)]
+        weak = losers
         strong = [p for p in pieces if p not in weak]
         needed = MIN_MATCH * (3 if strong else 1)
         if ranked and ranked[0][0] >= needed and not any(ranked[0][2] in p.text for p in pieces):

@@ -65,6 +65,7 @@ NEGATIVE_REVIEW = re.compile(r"(差评|中评|不满意|失望|生气|不好|太
 ADDRESS_CUE = re.compile(r"(改成|新地址|地址是|地址改|寄到|收货地址)")
 ADDRESS_TOKEN = re.compile(r"(省|市|区|县|镇|乡|路|街|巷|村|小区|号楼|栋|单元|室)")
 PHONE = re.compile(r"1[3-9]\d{9}")
+DECLINED = re.compile(r"(权限|没法|没办法|不能|改不了|做不了|免不了|只能|办不到)")
 APOLOGY = re.compile(r"(抱歉|不好意思|对不起|歉意|添麻烦)")
 REMEDY = re.compile(r"(补发|退款|换新|重发|补寄|退货|维修)")
 MAX_REPLY = 150   # characters; pieces beyond it are left out (the agent sends chat lines)
@@ -301,6 +302,8 @@ class OfflineDrafter:
                 skip |= {"delivery", "dispatch"}
         if any(r.kind == "gift" for r in u.requests):
             skip |= {"exchange"}           # "赠品换成…" asks for another gift
+        if any(p.key.startswith("gift") for p in declines):
+            skip |= {"gifts"}              # the decline names the gifts already
         if u.injection:
             skip |= RETURN_TOPICS          # an injected "同意退款" is no return request
         if product is not None and product.stock == 0:
@@ -315,8 +318,9 @@ class OfflineDrafter:
             declines = [p for p in declines if not p.key.startswith(("gift", "discount", "compensation"))]
         pieces += declines
         if product is not None:
-            # With a problem to settle, only the facts asked for are quoted.
-            pieces += self.fact_answers.answer(question, product, values, unasked=problem is None)
+            # With a problem to settle or a request to decline, only the facts asked for are quoted.
+            pieces += self.fact_answers.answer(question, product, values,
+                                               unasked=problem is None and not declines)
         pieces += topics + echoes
         if u.escalate:
             template = self.scripts.get("escalate", {}).get(u.escalation) or self.scripts["escalate"]["repeat"]
@@ -501,7 +505,7 @@ class OfflineDrafter:
         if opener != "亲，" and not APOLOGY.search(text):
             text = opener + re.sub(r"^亲[，,]?", "", text)
         extra = [p for p in pieces if p.kind == "escalate" and values["escalation"] not in text]
-        extra += [p for p in pieces if p.kind == "decline" and "权限" not in text and "没法" not in text
+        extra += [p for p in pieces if p.kind == "decline" and not DECLINED.search(text)
                   and not any(p.kind == "escalate" for p in extra)]
         text = sentence(text) + "".join(p.text for p in extra)
         return Draft(text=text, style="shop", escalate=any(p.kind == "escalate" for p in extra),
@@ -523,7 +527,8 @@ class OfflineDrafter:
     def _templates(self, u: Understanding, values: dict[str, str], product: ProductFacts | None,
                    policy: Policy) -> list[Draft]:
         out: list[Draft] = []
-        for request in u.beyond_authority:
+        # An injected "instruction" is not the buyer's request: no template answers it.
+        for request in ([] if u.injection else u.beyond_authority):
             for variant in self.scripts.get("beyond", {}).get(request.kind, []):
                 out += self._from_template(variant, values, product, escalate_word=policy.escalation_to)
         for variant in self.scripts.get("intents", {}).get(u.intent, []):
