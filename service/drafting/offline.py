@@ -61,6 +61,9 @@ CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
 COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
 PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped"}
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
+# A complaint in the buyer's words, whatever the intent it was classified as.
+COMPLAINT = re.compile(r"(投诉|差劲|太差|失望|垃圾|骗子|骗人|坑人|坑爹|黑店|破(东西|玩意|电器|店|烂)|什么(东西|服务|玩意)|气死|"
+                       r"无语|恶心|退钱|给个说法|态度(差|太)|耍我|忽悠)")
 NEGATIVE_REVIEW = re.compile(r"(差评|中评|不满意|失望|生气|不好|太差|垃圾|看着办|投诉|烦)")
 ADDRESS_CUE = re.compile(r"(改成|新地址|地址是|地址改|寄到|收货地址)")
 ADDRESS_TOKEN = re.compile(r"(省|市|区|县|镇|乡|路|街|巷|村|小区|号楼|栋|单元|室)")
@@ -75,6 +78,7 @@ STRONG_SAMPLE = 14.0  # a sample this good goes first when the facts found only 
 PICKING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个好|选哪|怎么选|选多大)")
 # Follow-ups about a problem already told ("拍了，你看怎么处理吧") are answered with its remedy.
 FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给个说法|拍了|照片|图片|视频|到底|不行就|你看)")
+FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
 
 
@@ -319,8 +323,11 @@ class OfflineDrafter:
         pieces += declines
         if product is not None:
             # With a problem to settle or a request to decline, only the facts asked for are quoted.
-            pieces += self.fact_answers.answer(question, product, values,
-                                               unasked=problem is None and not declines)
+            facts = self.fact_answers.answer(question, product, values, unasked=problem is None and not declines)
+            if not facts and previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None:
+                # "那5L的呢": the question asked before, about the product named now.
+                facts = self.fact_answers.answer(previous, product, values, unasked=False)
+            pieces += facts
         pieces += topics + echoes
         if u.escalate:
             template = self.scripts.get("escalate", {}).get(u.escalation) or self.scripts["escalate"]["repeat"]
@@ -470,6 +477,7 @@ class OfflineDrafter:
         if problem == "hypothetical":
             return texts.get("plain", (None, "亲，"))[1]
         if (u.mood == "angry" or u.intent == "complaint" or u.escalation in ("compensation", "supervisor")
+                or COMPLAINT.search(question)
                 or (u.intent == "bad_review" and NEGATIVE_REVIEW.search(question))):
             return texts.get("angry", (None, "亲，"))[1]
         if u.mood == "impatient":

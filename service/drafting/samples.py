@@ -87,7 +87,7 @@ def _intent_prior(section: list[str], intent: str, scores: dict[str, float] | No
     shows no sign of (a quality complaint's sample for a question) fits worse."""
     if intent in section:
         return INTENT_PRIOR
-    if scores is not None and not any(i in scores for i in section):
+    if scores and not any(i in scores for i in section):  # no signal at all judges nothing
         return -OFF_INTENT
     return 0.0
 

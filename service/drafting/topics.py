@@ -79,9 +79,10 @@ class Topics:
                elapsed_hours: float | None = None) -> list[Piece]:
         """Pieces for the topics asked, in the order of `topics`; `skip` names topics already
         answered by another piece (a decline that states the remote surcharge)."""
-        asked = [t for t in self.asked(question, previous, intent) if t.id not in skip]
-        ids = {t.id for t in asked}
         place = self.place(buyer_texts, shop, policy)
+        asked = [t for t in self.asked(question, previous, intent) if t.id not in skip
+                 and not (t.id == "remote_fee" and (place is None or place.kind != "remote"))]
+        ids = {t.id for t in asked}
         pieces: list[Piece] = []
         for topic in asked:
             if topic.id == "free_shipping" and ({"remote_fee", "carrier", "merge_orders"} & ids):
@@ -142,6 +143,8 @@ class Topics:
             return self._filled(topic, "text_cutoff", values)
         if topic.id == "installments" and "huabei_note" not in values:
             return self._filled(topic, "text_generic", values)
+        if topic.id == "free_shipping" and "price" in values:
+            return self._filled(topic, "text_short" if "gap" in values else "text_met", values)
         if topic.id == "payment_methods":
             asked = [m for m in PAY_NAMES.findall(question)]
             listed = values.get("payment_methods", "")
