@@ -130,10 +130,12 @@ class FactAnswerer:
         best_weak = max((p.score for p in weak), default=0.0)
         losers = [p for p in weak if p.score < best_weak or (p.score == 0 and len(pieces) > 1)]
         if ranked:
-            losers += [p for p in weak if p not in losers and ranked[0][0] >= max(MIN_MATCH, 2 * p.score)]
+            # (a weak answer sharing nothing gives way to any clause that shares something real)
+            losers += [p for p in weak if p not in losers
+                       and ranked[0][0] >= (MIN_MATCH / 3 if p.score == 0 else max(MIN_MATCH, 2 * p.score))]
         weak = losers
         strong = [p for p in pieces if p not in weak]
-        needed = MIN_MATCH * (3 if strong else 1)
+        needed = MIN_MATCH * 3 if strong else MIN_MATCH / 3 if any(p.score == 0 for p in weak) else MIN_MATCH
         if ranked and ranked[0][0] >= needed and not any(ranked[0][2] in p.text for p in pieces):
             pieces = strong
             top, label, clause = ranked[0]

@@ -75,9 +75,10 @@ MAX_REPLY = 150   # characters; pieces beyond it are left out (the agent sends c
 MIN_SAMPLE = 8.0  # how well a shop sample must fit the message to be offered (match.Scorer units)
 STRONG_SAMPLE = 14.0  # a sample this good goes first when the facts found only share words
 # "选3L还是5L", "推荐一款": the shop's advice on choosing beats a fact that shares a word.
-PICKING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个好|选哪|怎么选|选多大)")
+PICKING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个[^，。！？]{0,4}好|买哪|选哪|哪一款|哪种|怎么选|选多大)")
 # Follow-ups about a problem already told ("拍了，你看怎么处理吧") are answered with its remedy.
 FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给个说法|拍了|照片|图片|视频|到底|不行就|你看)")
+SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
 FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
 
@@ -285,7 +286,7 @@ class OfflineDrafter:
                 product: ProductFacts | None) -> list[Piece]:
         pieces: list[Piece] = []
         problem = self._problem(u, question, values)
-        if problem is None and previous and FOLLOW_UP.search(question):
+        if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY):
             problem = self._problem(u, previous, values, photos=question)
         if problem is not None:
             stop = self._stop_use(question, values, product)

@@ -25,7 +25,7 @@ SCENARIO = re.compile(r"适用场景[:：]([^\n]*)")
 STATE_CLAIM = re.compile(r"(已经|已确认|确认了|您选的|您说的|您的订单|这次|刚才|马上给您安排|给您安排|您现在的订单|看到您拍下|"
                          r"看到您在看|目前显示|正在运输|卡在|记下了)")
 # A buyer asking which product to pick may be answered with products the chat has not named.
-CHOOSING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个好|选哪|怎么选|区别|比较|不一样|送(人|礼|长辈|客户|朋友)|左右|预算|有没有[^，。！？]{0,6}(款|礼盒)|实惠|划算)")
+CHOOSING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个[^，。！？]{0,4}好|买哪|选哪|哪一款|哪种|怎么选|区别|比较|不一样|送(人|礼|长辈|客户|朋友)|左右|预算|有没有[^，。！？]{0,6}(款|礼盒)|实惠|划算)")
 HISTORY_WEIGHT = 0.35
 SCENARIO_WEIGHT = 0.6
 RANK_PRIOR = (1.5, 1.0, 0.6, 0.3)   # by the section's rank among the retrieved scripts

@@ -95,6 +95,8 @@ class Topics:
                 continue
             if topic.id == "voltage" and "delivery_scope" in ids and not re.search(r"(110|电压|变压器|用)", question):
                 continue
+            if topic.id == "delivery_scope" and "voltage" in ids and not re.search(r"(寄|发|送|快递|邮)", question):
+                continue  # "能在日本用吗" asks about the voltage, not shipping there
             if topic.id == "address_change" and ({"confidential"} & ids):
                 continue
             if topic.id == "payment_methods" and ({"off_platform", "cod", "payment_trouble"} & ids):

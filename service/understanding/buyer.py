@@ -137,7 +137,7 @@ BELOW_THRESHOLD = re.compile(r"(差|不够|不满|没满|没到|凑不够|凑单
 COMPENSATION = re.compile(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)?|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|"
                           r"假一赔十")
 COMPENSATION_CONTEXT = re.compile(r"(补偿|赔偿|赔我|赔钱|红包|返现)")
-AMOUNT_ASK = re.compile(rf"(至少|最少|起码|少说|要|给我|赔|补)\s*{NUM}\s*(元|块)?")
+AMOUNT_ASK = re.compile(rf"((?:至少|最少|起码|少说)(?:给|要|赔|补)?(?:我)?|要|给我|赔|补)\s*{NUM}\s*(元|块)?")
 SPEED = re.compile(r"(今天|今晚|马上|立刻|当天|明天|后天|明早)[^，。！？]{0,4}(发(?!现|霉|票|错|黑|白|黄)|寄|到|送到|收到)|加急|"
                    r"\d+小时内发|(周[一二三四五六日末天]|\d+号)[^，。！？]{0,4}(到|送到|收到)")
 BULK = re.compile(r"(批发|批量|团购|大批|集采|企业采购|公司[^，。！？]{0,6}(采购|福利|年货|团购|发)|单位[^，。！？]{0,4}(采购|福利)|"
@@ -166,6 +166,7 @@ INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那�
 # Time since the buyer received the goods: "收到一个星期了", "签收3天", "用了20天".
 ELAPSED = re.compile(rf"(收到|签收|到货|拿到|买|用|到手|放)(了)?(已经|都|快|有|才)?{NUM}?\s*(个)?\s*(多)?"
                      r"(小时|天|周|星期|礼拜|月|年)(了|多|左右)?")
+BARE_ELAPSED = re.compile(rf"^(已经|都|快|有)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)(了|多|左右)?[。！!？?]*$")
 UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜": 168.0, "月": 720.0, "年": 8760.0}
 # Paying for a review or threatening one for money: nobody may approve it, however asked.
 REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
@@ -247,9 +248,9 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
         amounts = [a for a in (_number(x) for x in re.findall(NUM, comp.group(0))) if a is not None]
         if "假一赔十" in comp.group(0):
             amounts = [float("inf")]
-    elif COMPENSATION_CONTEXT.search(context):
-        # Compensation is already on the table: "至少30" names the amount wanted.
-        amounts = [a for m in AMOUNT_ASK.finditer(text) if (a := _number(m.group(2))) is not None]
+    if comp or COMPENSATION_CONTEXT.search(context):
+        # Compensation on the table: "至少30", "最少给50" name the amount wanted.
+        amounts += [a for m in AMOUNT_ASK.finditer(text) if (a := _number(m.group(2))) is not None]
     if comp or amounts:
         amount = max(amounts) if amounts else float("inf")
         found.append(Request("compensation", comp.group(0) if comp else str(amount),
@@ -376,7 +377,12 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
     if not any(not r.allowed for r in requests):
         requests += carried_over(last, turns, policy, price, shop)
     hours = elapsed_hours(last)
-    if (late := late_claim(last, policy, hours)) is not None:
+    if hours is None and (bare := BARE_ELAPSED.match(last.strip())):
+        # "20多天了", answering "收到多久了": the time since receipt.
+        hours = (_number(bare.group(2)) or 1.0) * UNIT_HOURS[bare.group(5)]
+    # The problem may have been told in the buyer's message before ("坏了" … "20多天了").
+    claim = last if QUALITY_WORDS.search(last) or len(messages) < 2 else f"{messages[-2]} {last}"
+    if (late := late_claim(claim, policy, hours)) is not None:
         requests.append(late)
     return Understanding(
         intent=result.intent, intents=result.scores, stage=stage_of(result.intent, messages),
