@@ -19,6 +19,7 @@ from service.guardrails.context import ProductFacts
 
 NOT_ANSWERS = frozenset({"价格", "又称", "库存", "品类", "商品编号"})
 BLANK = frozenset({"否", "无", "没有", "-", "/", "—", "N/A", "不适用"})  # a column saying "none"
+ALTERNATIVE = re.compile(r"(着急的话|可以先买|可以看|可以选|有现货)")
 RESTOCK = re.compile(r"(补货|到货|恢复|上架|有货)")
 MAX_QUOTE = 60          # characters of one fact quoted in a chat reply
 MIN_MATCH = 2.4         # what a clause must share with the question to be quoted unasked
@@ -154,10 +155,18 @@ class FactAnswerer:
                             for c in re.split(r"[；;，,。：:]", v) if RESTOCK.search(c) and re.search(r"\d", c)), "")
             if restock and self.stock.get("stock_out_dated"):
                 key, slots["restock"] = "stock_out_dated", restock
+            # What the pack suggests meanwhile ("着急的话可以看5.5L可视款（K05）"), without the id.
+            instead = next((c.strip() for label, v in lines if label not in NOT_ANSWERS
+                            for c in re.split(r"[；;。]", v) if ALTERNATIVE.search(c)), "")
+            if instead:
+                slots["instead"] = re.sub(r"[（(][A-Za-z]*\d+[)）]", "", instead)
         filled = fill(str(self.stock.get(key, "")), slots) if self.stock.get(key) else None
         if not filled:
             return []
-        return [self._piece("fact", "库存", filled[0], filled[1] - {"restock"}, product, f"{product.stock}")]
+        text = filled[0]
+        if slots.get("instead"):
+            text += sentence(slots["instead"])
+        return [self._piece("fact", "库存", text, filled[1] - {"restock"}, product, f"{product.stock}")]
 
     @staticmethod
     def _quote(value: str, score: Any) -> str:
