@@ -241,15 +241,13 @@ class OfflineDrafter:
         drafts: list[Draft] = self._approved(u, retrieved)
 
         pieces = self._pieces(u, question, previous, buyer, values, shop, policy, product)
-        fitting = [s for s in shop_samples.pick(question, " ".join(buyer[:-1]), u.intent, retrieved, policy,
-                                                u.product, u.products, u.escalate, resolve,
-                                                # choosing between products: their names are the topic
-                                                name_words(product) if product is not None
-                                                and not PICKING.search(question) else None, u.intents,
-                                                min_score=MIN_SAMPLE)]
+        # Choosing between products, their names are the topic: they count in full.
+        names = name_words(product) if product is not None and not PICKING.search(question) else None
+        fitting = shop_samples.pick(question, " ".join(buyer[:-1]), u.intent, retrieved, policy, u.product,
+                                    u.products, u.escalate, resolve, names, u.intents, min_score=MIN_SAMPLE)
         opener = self._opener(u, question, pieces)
         samples = [self._sample_draft(s, opener, pieces, values) for s in fitting[:2]]
-        body = [p for p in pieces if p.kind != "opener"]
+        body = pieces
         # A clause found only by its words gives way to a shop sample that fits much better.
         clues_only = body and all(p.kind == "clue" for p in body)
         sample_first = bool(clues_only and fitting and (
