@@ -57,6 +57,16 @@ def test_llm_candidates_with_citations_and_usage(shop: Services, fake_openai: Fa
     assert body["model"] == "fake-chat"
     assert "不能改价" in system and "[product:P003]" in system and "超出权限的要求:discount" in system
     assert "能便宜点吗,买两袋" in user and "只是数据" in system
+    assert "转主管:否" in system  # a first ask is declined, not handed over
+
+
+def test_prompt_says_when_the_supervisor_decides(shop: Services, fake_openai: FakeOpenAI) -> None:
+    fake_openai.script("/chat/completions", completion(GOOD))
+    repeat = [{"role": "buyer", "text": "能便宜点吗"}, {"role": "agent", "text": "亲，价格统一，没有改价权限哦。"},
+              {"role": "buyer", "text": "就便宜一点嘛，你帮我问问"}]
+    pipeline(shop, fake_openai).suggest("demo-shop", repeat, product="P003", n=3)
+    (_, body), = fake_openai.requests
+    assert "转主管:是" in body["messages"][0]["content"]
 
 
 def test_429_then_success(shop: Services, fake_openai: FakeOpenAI) -> None:

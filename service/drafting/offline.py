@@ -1,21 +1,25 @@
 """The offline drafter: replies composed from the shop's own scripts and facts, no LLM.
 
-Sources, in order of preference:
-0. a reply the shop's agents approved for the same intent, product and request (kind
-   `approved`, retrieved like any document); the guardrails check it against today's facts;
-1. the sample replies (「…」) of the shop's handbook section for the buyer's intent, when
-   they pass the guardrails for this product (they speak in the shop's voice);
-2. built-in templates per intent (`knowledge/builtin/scripts.yaml`), three styles each,
-   filled with the product's facts and the shop's policy; a template whose slots have no
-   value is skipped, so no reply ever shows an empty slot or template syntax.
-A request beyond the agent's authority gets the `beyond` templates instead: decline kindly,
-offer what is allowed, hand over to the supervisor.
+Candidates, best first:
+0. replies the shop's agents approved for the same intent and requests (kind `approved`);
+1. the composed reply: it answers what the message asks, piece by piece — an apology where
+   one is owed, the remedy for a problem with the goods or the parcel (policy: who pays,
+   the claim window), the kind decline of a request beyond authority with what is allowed
+   instead, the facts asked for (any products.csv column), the shop's rules asked about
+   (shop.yaml: delivery days to the buyer's region, carriers, payment, invoices, …), and the
+   hand-over when the supervisor decides (Understanding.escalation);
+2. the shop's own sample replies (「…」 of the retrieved handbook sections) that fit the
+   message — first when nothing above had anything to say;
+3. built-in templates per intent and per request beyond authority (`scripts.yaml`), three
+   styles each, filled with the shop's facts; a template whose slots have no value is skipped.
+Every candidate then goes through the guardrails in the pipeline; blocked ones are dropped.
+Nothing shop-specific lives here: it all comes from the pack and the built-in scripts.
 """
 
 from __future__ import annotations
 
 import re
-import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -23,38 +27,60 @@ from typing import Any
 
 import yaml
 
+from service.drafting import samples as shop_samples
+from service.drafting.facts import FactAnswerer, name_words
+from service.drafting.pieces import Piece, fill, sentence
+from service.drafting.topics import Topics
 from service.guardrails.context import ProductFacts
 from service.knowledge.models import Policy
-from service.understanding.buyer import Understanding
+from service.understanding.buyer import Understanding, gift_named
 from service.understanding.intents import BUILTIN_DIR
 
+__all__ = ["Draft", "OfflineDrafter", "builtin_scripts", "fill", "slot_values", "short_name"]
+
 SCRIPTS_FILE = BUILTIN_DIR / "scripts.yaml"
-SAMPLE = re.compile(r"「([^」]+)」")
 STYLES = ("concise", "warm", "next_step")
-STATE_CLAIM = re.compile(r"(已经|已确认|确认了|您选的|您的订单|这次|刚才|马上给您安排|给您安排)")
 # Which policy rule a slot quotes: the citation for a filled template.
 SLOT_POLICY = {
     "threshold": "free-shipping", "gap": "free-shipping", "dispatch_hours": "dispatch",
     "days_same": "delivery-days", "days_other": "delivery-days", "days_remote": "delivery-days",
-    "carriers": "carriers", "gift": "gifts", "gifts": "gifts", "compensation_max": "compensation",
-    "return_days": "returns-no-reason", "return_condition": "returns-no-reason",
-    "escalation": "escalation", "claim_hours": "returns-quality",
+    "carriers": "carriers", "default_carrier": "carriers", "gift": "gifts", "gifts": "gifts",
+    "gift_quota": "gifts", "compensation_max": "compensation", "return_days": "returns-no-reason",
+    "return_condition": "returns-no-reason", "no_reason_payer": "returns-no-reason",
+    "exchange_days": "returns-no-reason", "escalation": "escalation", "claim_hours": "returns-quality",
+    "claim_window": "returns-quality", "replace_days": "returns-quality", "remote_fee": "free-shipping",
 }
-PRODUCT_SLOTS = {"product", "price", "spec", "shelf_life", "storage", "usage", "not_suitable_for",
-                 "origin", "stock"}
+PRODUCT_SLOTS = {"product", "item", "price", "spec", "shelf_life", "storage", "usage", "not_suitable_for",
+                 "origin", "stock", "grade"}
 FACT_LABELS = {"spec": "规格", "shelf_life": "保质期", "storage": "储存方法", "usage": "食用方法",
-               "not_suitable_for": "不适宜人群", "origin": "产地", "stock": "库存"}
-# Which fact answers which question.
-FACT_CUES = [
-    ("stock", re.compile(r"(有货|有没有货|缺货|没货|库存|还有吗|补货|断货|能拍吗)")),
-    ("shelf_life", re.compile(r"(保质期|能放多久|放多久|过期|多久坏)")),
-    ("storage", re.compile(r"(保存|储存|存放|冰箱|冷藏|受潮|放哪)")),
-    ("usage", re.compile(r"(怎么吃|怎么泡|吃法|用法|怎么用|吃多少|一天|每天|泡水|煮)")),
-    ("not_suitable_for", re.compile(r"(孕妇|宝宝|小孩|孩子|老人|糖尿病|感冒|上火|哺乳|过敏|能吃吗|能喝吗|能不能吃|适合)")),
-    ("origin", re.compile(r"(产地|哪里产|哪产|哪里的|哪儿的|产自)")),
-    ("spec", re.compile(r"(规格|多重|几克|多少克|净含量|多大|几斤|一斤|容量)")),
-    ("price", re.compile(r"(多少钱|价格|几块|什么价|啥价|贵)")),
-]
+               "not_suitable_for": "不适宜人群", "origin": "产地", "stock": "库存", "grade": "等级"}
+PAYER = {"seller": "店铺", "buyer": "您"}
+PLATFORM = {"tmall": "天猫", "taobao": "淘宝", "jd": "京东"}
+CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
+# A price seen elsewhere ("别家才49", "外面便宜"): answered with what this product is.
+COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
+PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped"}
+HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
+# A complaint in the buyer's words, whatever the intent it was classified as.
+COMPLAINT = re.compile(r"(投诉|差劲|太差|失望|垃圾|骗子|骗人|坑人|坑爹|黑店|破(东西|玩意|电器|店|烂)|什么(东西|服务|玩意)|气死|"
+                       r"无语|恶心|退钱|给个说法|态度(差|太)|耍我|忽悠)")
+NEGATIVE_REVIEW = re.compile(r"(差评|中评|不满意|失望|生气|不好|太差|垃圾|看着办|投诉|烦)")
+ADDRESS_CUE = re.compile(r"(改成|新地址|地址是|地址改|寄到|收货地址)")
+ADDRESS_TOKEN = re.compile(r"(省|市|区|县|镇|乡|路|街|巷|村|小区|号楼|栋|单元|室)")
+PHONE = re.compile(r"1[3-9]\d{9}")
+DECLINED = re.compile(r"(权限|没法|没办法|不能|改不了|做不了|免不了|只能|办不到)")
+APOLOGY = re.compile(r"(抱歉|不好意思|对不起|歉意|添麻烦)")
+REMEDY = re.compile(r"(补发|退款|换新|重发|补寄|退货|维修)")
+MAX_REPLY = 150   # characters; pieces beyond it are left out (the agent sends chat lines)
+MIN_SAMPLE = 8.0  # how well a shop sample must fit the message to be offered (match.Scorer units)
+STRONG_SAMPLE = 14.0  # a sample this good goes first when the facts found only share words
+# "选3L还是5L", "推荐一款": the shop's advice on choosing beats a fact that shares a word.
+PICKING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个[^，。！？]{0,4}好|买哪|选哪|哪一款|哪种|怎么选|选多大)")
+# Follow-ups about a problem already told ("拍了，你看怎么处理吧") are answered with its remedy.
+FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给个说法|拍了|照片|图片|视频|到底|不行就|你看)")
+SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
+FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
+RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
 
 
 @dataclass
@@ -82,12 +108,24 @@ def short_name(name: str, shop: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
+def _money(value: Any) -> str:
+    return f"{float(value):g}"
+
+
 def slot_values(shop: dict[str, Any], policy: Policy, product: ProductFacts | None) -> dict[str, str]:
+    """Every slot a template may use, from shop.yaml and the product's facts; a slot the pack
+    does not fill is absent, so the templates that need it are skipped."""
+    extra = policy.model_extra or {}
+    returns = policy.returns.model_extra or {}
     values: dict[str, str] = {"agent": str(shop.get("agent_name", "客服")), "shop": str(shop.get("name", "")),
+                              **({"platform": PLATFORM[str(shop["platform"])]}
+                                 if str(shop.get("platform")) in PLATFORM else {}),
                               "escalation": policy.escalation_to,
                               "dispatch_hours": f"{policy.dispatch_within_hours}",
                               "compensation_max": f"{policy.compensation_max_cny:g}",
-                              "return_days": f"{policy.returns.no_reason_days}"}
+                              "return_days": f"{policy.returns.no_reason_days}",
+                              "no_reason_payer": PAYER[policy.returns.no_reason_shipping_paid_by],
+                              "quality_payer": PAYER[policy.returns.quality_issue_shipping_paid_by]}
     if policy.returns.condition:
         values["return_condition"] = policy.returns.condition
     if policy.free_shipping_min_order is not None:
@@ -95,16 +133,56 @@ def slot_values(shop: dict[str, Any], policy: Policy, product: ProductFacts | No
     if policy.gifts.allowed and policy.gifts.max_per_order > 0:
         values["gift"] = policy.gifts.allowed[0]
         values["gifts"] = "、".join(policy.gifts.allowed)
+        values["gift_quota"] = CN_COUNT.get(min(policy.gifts.max_per_order, len(policy.gifts.allowed)),
+                                            f"{policy.gifts.max_per_order}样")
     if policy.carriers:
         values["carriers"] = "、".join(policy.carriers)
+        values["default_carrier"] = re.sub(r"[（(].*?[)）]", "", policy.carriers[0]).strip()
     for key, slot in (("same_province", "days_same"), ("other", "days_other"), ("remote", "days_remote")):
         if policy.delivery_days.get(key):
             values[slot] = str(policy.delivery_days[key])
-    claim = (policy.returns.model_extra or {}).get("quality_claim_within_hours")
-    if claim:
-        values["claim_hours"] = str(claim)
+    if extra.get("remote_shipping_fee_cny") is not None:
+        values["remote_fee"] = _money(extra["remote_shipping_fee_cny"])
+        values["remote_regions"] = "、".join(str(r) for r in extra.get("free_shipping_excluded_regions", []))
+    if returns.get("quality_claim_within_hours"):
+        values["claim_hours"] = str(returns["quality_claim_within_hours"])
+        values["claim_window"] = f"{returns['quality_claim_within_hours']}小时"
+    if returns.get("quality_replace_days"):
+        values["replace_days"] = str(returns["quality_replace_days"])
+        values.setdefault("claim_window", f"{returns['quality_replace_days']}天")
+    if returns.get("exchange_days") or returns.get("quality_replace_days") is None:
+        values["exchange_days"] = str(returns.get("exchange_days") or policy.returns.no_reason_days)
+    for key in ("warranty_repair", "not_covered", "warranty_needs"):
+        if returns.get(key):
+            values[key] = str(returns[key]).rstrip("。")
+    if extra.get("price_protection_days"):
+        values["price_protection_days"] = str(extra["price_protection_days"])
+        values["price_protection_excludes"] = str(extra.get("price_protection_excludes") or "活动优惠")
+    if extra.get("same_day_cutoff"):
+        values["same_day_cutoff"] = str(extra["same_day_cutoff"])
+    if shop.get("payment_methods"):
+        values["payment_methods"] = "、".join(str(m) for m in shop["payment_methods"])
+    for key in ("service_hours", "delivery_scope", "voltage_note", "certification", "warehouse"):
+        if shop.get(key):
+            values[key] = str(shop[key]).rstrip("。")
+    if shop.get("huabei_interest_free"):
+        values["huabei_note"] = str(shop["huabei_interest_free"]).rstrip("。")
+    if shop.get("unpaid_order_auto_close_hours"):
+        values["auto_close_hours"] = str(shop["unpaid_order_auto_close_hours"])
+    invoice = shop.get("invoice")
+    if isinstance(invoice, dict) and invoice.get("type"):
+        kinds = re.split(r"[；;]", str(invoice["type"]))
+        values["invoice_type"] = kinds[0].strip()
+        special = next((k.strip() for k in kinds if "专用" in k), "")
+        if special:
+            values["special_invoice"] = special
+        if invoice.get("how"):
+            values["invoice_how"] = str(invoice["how"]).rstrip("。")
+        if invoice.get("issued_within"):
+            values["invoice_within"] = str(invoice["issued_within"])
     if product is not None:
         values["product"] = short_name(product.name, shop)
+        values["item"] = values["product"].split()[0]
         if product.price is not None:
             values["price"] = f"{product.price:g}"
             threshold = policy.free_shipping_min_order
@@ -114,15 +192,9 @@ def slot_values(shop: dict[str, Any], policy: Policy, product: ProductFacts | No
             value = product.fact(label).strip().rstrip("。；;")
             if value:
                 values[slot] = value
+        appliance = bool(product.fact("电压") or product.fact("功率"))
+        values["verb"] = "使用" if appliance else ("喝" if "喝" in product.text else "吃")
     return values
-
-
-def fill(template: str, values: dict[str, str]) -> tuple[str, set[str]] | None:
-    """The template with its slots filled, and the slots it used; None if one is missing."""
-    used = {name for _, name, _, _ in string.Formatter().parse(template) if name}
-    if not used <= values.keys():
-        return None
-    return template.format(**{k: values[k] for k in used}), used
 
 
 def citations_for(used: set[str], product: ProductFacts | None, values: dict[str, str]) -> list[dict[str, str]]:
@@ -130,8 +202,9 @@ def citations_for(used: set[str], product: ProductFacts | None, values: dict[str
     if product is not None and used & PRODUCT_SLOTS:
         labels = {**FACT_LABELS, "price": "价格"}  # price is read from the document, not a fact line
         excerpt = "；".join(f"{labels.get(s, s)}:{values[s]}" for s in sorted(used & PRODUCT_SLOTS)
-                           if s not in ("product",))
-        cites.append({"source_id": f"product:{product.id}", "kind": "fact", "excerpt": excerpt[:120]})
+                           if s not in ("product", "item") and s in values)
+        cites.append({"source_id": f"product:{product.id}", "kind": "fact",
+                      "excerpt": (excerpt or f"商品:{values.get('product', product.id)}")[:120]})
     for rule in sorted({SLOT_POLICY[s] for s in used if s in SLOT_POLICY}):
         cites.append({"source_id": f"policy:{rule}", "kind": "policy", "excerpt": ""})
     return cites
@@ -142,33 +215,338 @@ class OfflineDrafter:
 
     def __init__(self, scripts: dict[str, Any] | None = None) -> None:
         self.scripts = scripts or builtin_scripts()
+        s = self.scripts
+        self.fact_answers = FactAnswerer(s)
+        self.topics = Topics(s)
+        self.openers = [(o["id"], re.compile(o["cue"]) if o.get("cue") else None, str(o["text"]))
+                        for o in s.get("openers", [])]
+        self.alone = {str(o["text"]): str(o["alone"]) for o in s.get("openers", []) if o.get("alone")}
+        self.problems = [(p["id"], re.compile(p["cue"]), p) for p in s.get("problems", [])]
+        stop = s.get("stop_use") or {}
+        self.stop_cue = re.compile(stop["cue"]) if stop.get("cue") else None
+        self.doubt = re.compile(s["doubt"]) if s.get("doubt") else None
 
     def draft(self, understanding: Understanding, question: str, shop: dict[str, Any], policy: Policy,
-              product: ProductFacts | None, retrieved: list[dict[str, Any]], n: int) -> list[Draft]:
-        """More candidates than `n`, best first; the pipeline keeps the first `n` that pass."""
+              product: ProductFacts | None, retrieved: list[dict[str, Any]], n: int,
+              history: list[dict[str, str]] | None = None,
+              resolve: Callable[[str], list[str]] | None = None) -> list[Draft]:
+        """More candidates than `n`, best first; the pipeline keeps the first `n` that pass.
+        `history` is the conversation (ending with `question`); `resolve` names the products
+        a text mentions (the shop's catalog), to keep samples about other products out."""
+        u = understanding
         values = slot_values(shop, policy, product)
-        drafts: list[Draft] = self._approved(understanding, retrieved)
-        beyond = understanding.beyond_authority
-        if beyond:
-            for request in beyond:
-                for variant in self.scripts.get("beyond", {}).get(request.kind, []):
-                    drafts += self._from_template(variant, values, product, escalate_word=policy.escalation_to)
-            return drafts
-        intent = understanding.intent
-        if intent in ("product_question", "stock") and product is not None:
-            drafts += self._fact_answers(question, values, product)
-        templates: list[Draft] = []
-        for variant in self.scripts.get("intents", {}).get(intent, []):
-            templates += self._from_template(variant, values, product)
-        # The built-in templates lead; the shop's own sample is offered second (see below).
-        samples = self._shop_samples(intent, retrieved, question, policy)
-        drafts += templates[:1] + samples + templates[1:]
-        if not drafts:
-            for variant in self.scripts.get("intents", {}).get("other", []):
-                drafts += self._from_template(variant, values, product)
+        turns = history or [{"role": "buyer", "text": question}]
+        buyer = [t["text"] for t in turns if t["role"] == "buyer"] or [question]
+        previous = buyer[-2] if len(buyer) > 1 else ""
+        drafts: list[Draft] = self._approved(u, retrieved)
+
+        pieces = self._pieces(u, question, previous, buyer, values, shop, policy, product)
+        # Choosing between products, their names are the topic: they count in full.
+        names = name_words(product) if product is not None and not PICKING.search(question) else None
+        fitting = shop_samples.pick(question, " ".join(buyer[:-1]), u.intent, retrieved, policy, u.product,
+                                    u.products, u.escalate, resolve, names, u.intents, min_score=MIN_SAMPLE)
+        opener = self._opener(u, question, pieces)
+        samples = [self._sample_draft(s, opener, pieces, values) for s in fitting[:2]]
+        body = pieces
+        # A clause found only by its words gives way to a shop sample that fits much better.
+        clues_only = body and all(p.kind == "clue" for p in body)
+        sample_first = bool(clues_only and fitting and (
+            fitting[0].score >= STRONG_SAMPLE or PICKING.search(question)))
+        if body and not sample_first:
+            drafts.append(self._composed(opener, body, values, product, u))
+            drafts += samples
+        elif body:
+            drafts += samples[:1]
+            drafts.append(self._composed(opener, body, values, product, u))
+            drafts += samples[1:]
+        else:
+            drafts += samples
+            alone = fill(self.alone.get(opener, ""), values) if opener in self.alone else None
+            if alone and not samples:
+                drafts.append(Draft(text=alone[0], style="composed"))
+            if product is not None and u.intent in ("product_question", "stock"):
+                drafts += self._default_facts(values, product)
+        templates = self._templates(u, values, product, policy)
+        if u.beyond_authority and not u.escalate and not u.injection:
+            # A first request is declined, not handed over; the agent still gets, third,
+            # the choice of offering to ask the supervisor.
+            offer = next((d for d in templates if d.escalate), None)
+            if offer is not None and drafts:
+                templates.remove(offer)
+                drafts.insert(min(len(drafts), 2), offer)
+        drafts += templates
         return drafts
 
-    def _from_template(self, variant: dict[str, Any], values: dict[str, str], product: ProductFacts | None,
+    # --- the pieces of the composed reply --------------------------------------------------
+
+    def _pieces(self, u: Understanding, question: str, previous: str, buyer: list[str],
+                values: dict[str, str], shop: dict[str, Any], policy: Policy,
+                product: ProductFacts | None) -> list[Piece]:
+        pieces: list[Piece] = []
+        problem = self._problem(u, question, values)
+        if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY):
+            problem = self._problem(u, previous, values, photos=question)
+        if problem is not None:
+            stop = self._stop_use(question, values, product)
+            if stop is not None and problem.key != "hypothetical":
+                pieces.append(stop)
+            pieces.append(problem)
+        declines = self._declines(u, question, buyer, values, product, policy, shop)
+        skip = {"remote_fee", "free_shipping"} if any(p.key == "free_shipping_remote" for p in declines) else set()
+        if any(p.key in ("free_shipping_below",) for p in declines):
+            skip |= {"free_shipping"}
+        if any(p.key == "special_invoice" for p in declines):
+            skip |= {"invoice"}
+        if any(p.key.startswith("speed") for p in declines):
+            skip |= {"dispatch"}
+        if problem is not None:
+            skip |= RETURN_TOPICS          # a problem is not a return without reason
+            if problem.key in PROBLEM_KINDS_IN_TRANSIT:
+                skip |= {"delivery", "dispatch"}
+        if any(r.kind == "gift" for r in u.requests):
+            skip |= {"exchange"}           # "赠品换成…" asks for another gift
+        if any(p.key.startswith("gift") for p in declines):
+            skip |= {"gifts"}              # the decline names the gifts already
+        if u.injection:
+            skip |= RETURN_TOPICS          # an injected "同意退款" is no return request
+        if product is not None and product.stock == 0:
+            skip |= {"delivery"}           # "什么时候到货" of a product out of stock is its restock
+        echoes = self._echoes(u, question, values, policy, problem)
+        if any(p.key == "address" for p in echoes):
+            skip |= {"address_change"}
+        topics = self.topics.answer(question, previous, u.intent, list(reversed(buyer)), values, shop, policy,
+                                    skip, u.elapsed_hours)
+        if any(p.key == "review_incentive" for p in topics):
+            # "改了差评再多送点": the request is the bribe the reply declines.
+            declines = [p for p in declines if not p.key.startswith(("gift", "discount", "compensation"))]
+        pieces += declines
+        if product is not None:
+            # With a problem to settle or a request to decline, only the facts asked for are quoted.
+            facts = self.fact_answers.answer(question, product, values, unasked=problem is None and not declines)
+            if not facts and previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None:
+                # "那5L的呢": the question asked before, about the product named now.
+                facts = self.fact_answers.answer(previous, product, values, unasked=False)
+            pieces += facts
+        pieces += topics + echoes
+        if u.escalate:
+            template = self.scripts.get("escalate", {}).get(u.escalation) or self.scripts["escalate"]["repeat"]
+            filled = fill(template, values)
+            if filled:
+                pieces.append(Piece("escalate", u.escalation, sentence(filled[0]), filled[1]))
+        # A piece another one already says ("付款后48小时内发货。") is left out.
+        kept: list[Piece] = []
+        for piece in pieces:
+            if not any(piece.text.rstrip("。") in other.text for other in pieces if other is not piece
+                       and len(other.text) > len(piece.text)):
+                kept.append(piece)
+        return kept
+
+    def _problem(self, u: Understanding, question: str, values: dict[str, str], photos: str = "") -> Piece | None:
+        """The remedy for what went wrong, unless the buyer only asks whether it is normal.
+        `photos` is the follow-up that may say the photos were sent."""
+        if u.injection:
+            return None
+        for pid, cue, spec in self.problems:
+            m = next((m for m in cue.finditer(question) if not _negated(question, m.start())), None)
+            if m is None:
+                continue
+            if self.doubt is not None and self.doubt.search(question) and pid == "defect" and not re.search(
+                    r"(怎么处理|怎么办|退|换|赔)", question + photos):
+                return None
+            key = "text"
+            if HYPOTHETICAL.search(question[:m.start()]) and pid == "defect" and "text_hypo" in spec:
+                filled = fill(str(spec["text_hypo"]), values)
+                if filled:
+                    return Piece("remedy", "hypothetical", sentence(filled[0]), filled[1])
+            if pid == "defect":
+                window = claim_window_hours_from(values)
+                if u.escalation == "late_claim":
+                    key = "text_late"        # the supervisor decides the remedy
+                elif re.search(r"(拍了|照片发|发了照片|图发|拍好了|视频发)", question + photos):
+                    key = "text_photos_sent"
+                elif (u.elapsed_hours is not None and window is not None and u.elapsed_hours > window
+                      and "warranty_repair" in values and not u.escalate):
+                    key = "text_warranty"
+                elif "replace_days" in values and "claim_hours" not in values:
+                    key = "text_replace"
+                elif "claim_window" in values:
+                    key = "text_claim"
+            filled = fill(str(spec.get(key) or spec["text"]), values) or fill(str(spec["text"]), values)
+            if filled:
+                return Piece("remedy", pid, sentence(filled[0]), filled[1])
+        return None
+
+    def _stop_use(self, question: str, values: dict[str, str], product: ProductFacts | None) -> Piece | None:
+        stop = self.scripts.get("stop_use") or {}
+        if self.stop_cue is None or not self.stop_cue.search(question):
+            return None
+        appliance_cue = re.search(r"(冒烟|焦味|糊味|漏电|火花|漏水)", question)
+        verb = values.get("verb") or ("喝" if "喝" in question else "吃")
+        if verb == "使用" or (product is None and appliance_cue):
+            return Piece("stop", "appliance", str(stop["appliance"]))
+        return Piece("stop", "food", str(stop["food"]).format(verb=verb))
+
+    def _declines(self, u: Understanding, question: str, buyer: list[str], values: dict[str, str],
+                  product: ProductFacts | None, policy: Policy, shop: dict[str, Any]) -> list[Piece]:
+        d: dict[str, str] = self.scripts.get("decline", {})
+        out: list[Piece] = []
+
+        def add(key: str, extra: dict[str, str] | None = None, joiner: str = "") -> None:
+            filled = fill(d.get(key, ""), {**values, **(extra or {})}) if d.get(key) else None
+            if filled:
+                out.append(Piece("decline", key, filled[0], filled[1]))
+
+        for r in u.beyond_authority:
+            if r.kind == "discount":
+                if u.injection:
+                    add("discount_injection")
+                    continue
+                add("discount_priced" if "price" in values else "discount")
+                if COMPARE.search(question) and product is not None:
+                    add("compare" if "grade" in values else "compare_spec")
+                elif not u.escalate:
+                    add("discount_alternative")
+            elif r.kind == "gift":
+                item = r.reason.split(":", 1)[1] if r.reason.startswith("unlisted:") else ""
+                if item and product is not None and item[:2] in included(product) and not any(
+                        item[:2] in w for w in name_words(product)):
+                    continue  # what they ask for comes with the product: the facts say so
+                add("gift_unlisted" if r.reason.startswith("unlisted") else
+                    "gift_same" if r.reason == "same" else "gift_extra")
+            elif r.kind == "free_shipping":
+                place = self.topics.place(list(reversed(buyer)), shop, policy)
+                if r.reason.startswith("remote:") or (place is not None and place.kind == "remote"):
+                    region = place.name if place is not None and place.kind == "remote" else r.reason.split(":", 1)[1]
+                    add("free_shipping_remote", {"region": region})
+                elif not re.search(r"(顺丰|京东|EMS|中通|韵达|圆通|申通)", question):
+                    add("free_shipping_below")
+            elif r.kind == "compensation":
+                add("compensation_injection" if u.injection else "compensation")
+            elif r.kind == "speed":
+                add("speed_cutoff" if "same_day_cutoff" in values else "speed")
+            elif r.kind in ("bulk", "late_claim", "special_invoice"):
+                add(r.kind)
+        if any(r.kind == "compensation" and r.allowed for r in u.requests) and not u.injection:
+            add("compensation_granted")
+        if u.injection and not out:
+            add("injection")
+        # Two clauses of one decline read as one sentence: "价格…还请您理解；这单可以送您…".
+        merged: list[Piece] = []
+        for piece in out:
+            if merged and not merged[-1].text.endswith("。"):
+                last = merged[-1]
+                merged[-1] = Piece("decline", last.key, last.text + "；" + piece.text, last.slots | piece.slots)
+            else:
+                merged.append(piece)
+        return [Piece(p.kind, p.key, sentence(p.text), p.slots) for p in merged]
+
+    def _echoes(self, u: Understanding, question: str, values: dict[str, str], policy: Policy,
+                problem: Piece | None) -> list[Piece]:
+        """What the buyer just told, said back: the gift they chose, their new address."""
+        out: list[Piece] = []
+        template = self.scripts.get("gift_chosen")
+        asking = re.search(r"(吗|？|\?|能不能|可不可以|可以不|行不行)", question)
+        if template and problem is None and not asking and not any(r.kind == "gift" for r in u.beyond_authority):
+            chosen = [name for gift in policy.gifts.allowed if (name := gift_named(question, gift))
+                      and re.search(rf"(?<![不别])(选|要|就要|那就|就|挑|备注)(了)?[^，。！？不]{{0,6}}{re.escape(name)}"
+                                    rf"(?![^，。！？]{{0,2}}(不要|没放|没收到|不用))", question)]
+            if chosen:
+                names = "和".join(chosen[:max(policy.gifts.max_per_order, 1)])
+                out.append(Piece("echo", "gift", sentence(template.format(chosen=names)), {"gifts"}))
+        if ADDRESS_CUE.search(question) or u.intent == "order_change":
+            tokens = [t for t in re.split(r"[\s,，:：;；]+", PHONE.sub(" ", question)) if ADDRESS_TOKEN.search(t)]
+            tokens = [re.sub(r"^(改成|改为|新地址是?|地址是|寄到)", "", t) for t in tokens]
+            address = max(tokens, key=len) if tokens else ""
+            if len(address) >= 6:
+                out.append(Piece("echo", "address",
+                                 f"新地址是：{address}，{values['agent']}这就备注给仓库，麻烦您核对一下对不对。"))
+        return out
+
+    def _opener(self, u: Understanding, question: str, pieces: list[Piece]) -> str:
+        texts = {oid: (cue, text) for oid, cue, text in self.openers}
+        for oid in ("confused", "waiting"):
+            cue, text = texts.get(oid, (None, ""))
+            if cue is not None and cue.search(question):
+                return text
+        problem = next((p.key for p in pieces if p.kind == "remedy"), "")
+        if problem in ("delayed", "not_shipped"):
+            return texts.get("waiting", (None, "亲，"))[1]
+        if (problem and problem != "hypothetical") or u.escalation == "late_claim":
+            return texts.get("problem", (None, "亲，"))[1]
+        if problem == "hypothetical":
+            return texts.get("plain", (None, "亲，"))[1]
+        if (u.mood == "angry" or u.intent == "complaint" or u.escalation in ("compensation", "supervisor")
+                or COMPLAINT.search(question)
+                or (u.intent == "bad_review" and NEGATIVE_REVIEW.search(question))):
+            return texts.get("angry", (None, "亲，"))[1]
+        if u.mood == "impatient":
+            return texts.get("waiting", (None, "亲，"))[1]
+        return texts.get("plain", (None, "亲，"))[1]
+
+    # --- candidates ------------------------------------------------------------------------
+
+    def _composed(self, opener: str, body: list[Piece], values: dict[str, str], product: ProductFacts | None,
+                  u: Understanding) -> Draft:
+        opener = opener.format(**values) if "{" in opener else opener
+        kept: list[Piece] = []
+        length = len(opener)
+        must = ("stop", "remedy", "decline", "escalate")
+        for piece in body:
+            if piece.kind not in must and length + len(piece.text) > MAX_REPLY and kept:
+                continue
+            kept.append(piece)
+            length += len(piece.text)
+        text = opener + "".join(p.text for p in kept)
+        slots = {s for p in kept for s in p.slots}
+        cites = [c for p in kept for c in p.citations]
+        cites = cites + [c for c in citations_for(slots, product, values)
+                         if c["source_id"] not in {x["source_id"] for x in cites}]
+        escalate = any(p.kind == "escalate" for p in kept)
+        return Draft(text=text, style="composed", citations=cites, escalate=escalate)
+
+    def _sample_draft(self, sample: shop_samples.Sample, opener: str, pieces: list[Piece],
+                      values: dict[str, str]) -> Draft:
+        """A shop sample, with the apology it lacks and the pieces it does not cover (a
+        decline, the hand-over)."""
+        text = sample.text
+        if opener != "亲，" and not APOLOGY.search(text):
+            text = opener + re.sub(r"^亲[，,]?", "", text)
+        extra = [p for p in pieces if p.kind == "escalate" and values["escalation"] not in text]
+        extra += [p for p in pieces if p.kind == "decline" and not DECLINED.search(text)
+                  and not any(p.kind == "escalate" for p in extra)]
+        text = sentence(text) + "".join(p.text for p in extra)
+        return Draft(text=text, style="shop", escalate=any(p.kind == "escalate" for p in extra),
+                     citations=[{"source_id": sample.source_id, "kind": "script", "excerpt": sample.text[:80]}])
+
+    def _default_facts(self, values: dict[str, str], product: ProductFacts) -> list[Draft]:
+        facts = self.scripts.get("facts", {})
+        sentences, used = [], set()
+        for slot in ("price", "spec"):
+            filled = fill(str(facts.get(slot, "")), values) if facts.get(slot) else None
+            if filled:
+                sentences.append(filled[0])
+                used |= filled[1]
+        if not sentences:
+            return []
+        return [Draft(text="亲，" + "".join(sentences), style="facts",
+                      citations=citations_for(used | {"product"}, product, values))]
+
+    def _templates(self, u: Understanding, values: dict[str, str], product: ProductFacts | None,
+                   policy: Policy) -> list[Draft]:
+        out: list[Draft] = []
+        # An injected "instruction" is not the buyer's request: no template answers it.
+        for request in ([] if u.injection else u.beyond_authority):
+            for variant in self.scripts.get("beyond", {}).get(request.kind, []):
+                out += self._from_template(variant, values, product, escalate_word=policy.escalation_to)
+        for variant in self.scripts.get("intents", {}).get(u.intent, []):
+            out += self._from_template(variant, values, product)
+        if not out:
+            for variant in self.scripts.get("intents", {}).get("other", []):
+                out += self._from_template(variant, values, product)
+        return out
+
+    @staticmethod
+    def _from_template(variant: dict[str, Any], values: dict[str, str], product: ProductFacts | None,
                        escalate_word: str | None = None) -> list[Draft]:
         filled = fill(str(variant.get("text", "")), values)
         if filled is None:
@@ -177,24 +555,6 @@ class OfflineDrafter:
         escalate = bool(escalate_word) and escalate_word in text
         return [Draft(text=text, style=str(variant.get("style", "")), escalate=escalate,
                       citations=citations_for(used, product, values))]
-
-    def _fact_answers(self, question: str, values: dict[str, str], product: ProductFacts) -> list[Draft]:
-        facts = self.scripts.get("facts", {})
-        wanted = [slot for slot, cue in FACT_CUES if cue.search(question)] or ["price", "spec"]
-        sentences, used = [], set()
-        for slot in wanted:
-            key = slot if slot != "stock" else ("stock_out" if product.stock == 0 else "stock_in")
-            filled = fill(str(facts.get(key, "")), values) if facts.get(key) else None
-            if filled:
-                sentences.append(filled[0])
-                used |= filled[1]
-        if not sentences:
-            return []
-        body = "".join(sentences)
-        # One fact answer; the other candidates come from the templates, so they differ in
-        # more than a greeting.
-        return [Draft(text=body if body.startswith("亲") else f"亲，{body}", style="facts",
-                      citations=citations_for(used | {"product"}, product, values))]
 
     @staticmethod
     def _approved(understanding: Understanding, retrieved: list[dict[str, Any]]) -> list[Draft]:
@@ -212,27 +572,23 @@ class OfflineDrafter:
                 {"source_id": doc["source_id"], "kind": "approved", "excerpt": doc["text"][:80]}]))
         return out
 
-    @staticmethod
-    def _shop_samples(intent: str, retrieved: list[dict[str, Any]], question: str = "",
-                      policy: Policy | None = None) -> list[Draft]:
-        """The first sample reply of the top-ranked document, when that is the shop's script
-        for this intent. A lower-ranked section may be another sub-scenario (a lost parcel
-        for a late one) and its samples assert facts of that scenario, so none is used; the
-        later samples of a section often continue the first rather than stand alone."""
-        if not retrieved:
-            return []
-        top = retrieved[0]
-        if top["kind"] != "script" or intent not in str(top.get("intent", "")).split("|"):
-            return []
-        samples = SAMPLE.findall(top["text"])
-        if not samples:
-            return []
-        sample = samples[0].strip()
-        # A sample written for another buyer may state what happened to that order (已经确认
-        # 包裹丢失) or which gift they chose; nothing can check that here, so it is left out.
-        if STATE_CLAIM.search(sample):
-            return []
-        if policy is not None and any(g[:2] in sample and g[:2] not in question for g in policy.gifts.allowed):
-            return []
-        return [Draft(text=sample, style="shop", citations=[
-            {"source_id": top["source_id"], "kind": "script", "excerpt": sample[:80]}])]
+
+def included(product: ProductFacts) -> str:
+    """What comes with the product (its facts but its name, aliases and category)."""
+    return "\n".join(line for line in product.text.splitlines()[1:]
+                     if not line.startswith(("又称:", "品类:", "价格:")))
+
+
+def _negated(text: str, start: int) -> bool:
+    """"不是质量问题", "没有发霉": the problem is denied ("是不是坏了" asks, it does not deny)."""
+    before = text[max(0, start - 4):start]
+    return bool(re.search(r"(不是|没有|没|无|并非)$", before)) and not before.endswith("是不是")
+
+
+def claim_window_hours_from(values: dict[str, str]) -> float | None:
+    if "claim_hours" in values:
+        return float(values["claim_hours"])
+    if "replace_days" in values:
+        return float(values["replace_days"]) * 24
+    return None
+

@@ -26,6 +26,7 @@ from service.understanding.buyer import Understanding, understand
 
 MAX_TURNS = 20        # older turns are dropped (trimmed, not refused)
 MAX_CANDIDATES = 10
+FOLLOW_UP_CHARS = 15  # a message this short may only continue the one before
 
 
 @dataclass
@@ -50,6 +51,7 @@ class _Prepared:
     facts: Any
     understanding: Understanding
     retrieved: list[dict[str, Any]]
+    catalog: Any = None
 
 
 @dataclass
@@ -98,15 +100,20 @@ class SuggestionPipeline:
 
         facts = self.guardrails.product_facts(shop, product) if product else None
         u = understand(buyer, policy, catalog=state.catalog, product=product,
-                       price=facts.price if facts else None)
+                       price=facts.price if facts else None, history=history, shop=state.shop)
         if facts is None and u.product:
             facts = self.guardrails.product_facts(shop, u.product)
             u = understand(buyer, policy, catalog=state.catalog, product=u.product,
-                           price=facts.price if facts else None)
-        outcome = self.retriever.search(shop, question, product=u.product, k=8)
+                           price=facts.price if facts else None, history=history, shop=state.shop)
+        # A short follow-up with no intent of its own ("自己喝，实惠点的就行") is searched
+        # together with the buyer's message before it.
+        query = question
+        if u.intent == "other" and len(buyer) > 1 and len(question) <= FOLLOW_UP_CHARS:
+            query = f"{buyer[-2]} {question}"
+        outcome = self.retriever.search(shop, query, product=u.product, k=8)
         return _Prepared(shop=shop, history=history, notes=notes, state_shop=state.shop, policy=policy,
                          question=question, facts=facts, understanding=u,
-                         retrieved=[r.as_dict() for r in outcome.results])
+                         retrieved=[r.as_dict() for r in outcome.results], catalog=state.catalog)
 
     def suggest(self, shop: str, history: list[dict[str, str]], product: str | None = None,
                 n: int = 3) -> Suggestion:
@@ -178,7 +185,7 @@ class SuggestionPipeline:
         added: list[Candidate] = []
         if len(candidates) < n:
             offline = self.drafter.draft(p.understanding, p.question, p.state_shop, p.policy, p.facts,
-                                         p.retrieved, n)
+                                         p.retrieved, n, history=p.history, resolve=self._resolver(p))
             added, _ = self._checked(p.shop, offline, p.understanding.product, p.history, n - len(candidates),
                                      seen={c.text for c in candidates})
             if candidates and added:
@@ -247,6 +254,15 @@ class SuggestionPipeline:
                                  verdict=result.verdict, violations=[v.as_dict() for v in result.violations],
                                  escalate=draft.escalate or self._hands_over(draft.text), style=draft.style))
         return out, blocked
+
+    @staticmethod
+    def _resolver(p: _Prepared) -> Any:
+        """The products a text names (exact names and aliases only), for the drafter."""
+        if p.catalog is None:
+            return None
+        from service.retrieval.lexical import tokenize
+
+        return lambda text: p.catalog.resolve(text, tokenize(text), fuzzy=False)
 
     def _hands_over(self, text: str) -> bool:
         return bool(re.search(r"(主管|店长|上级|领导)[^。！？]{0,6}(申请|请示|确认|处理|问问|反馈)|"

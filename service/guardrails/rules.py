@@ -665,9 +665,10 @@ def _invoice_claims(text: str, invoice: dict[str, Any]) -> Iterator[Span]:
         for m in pattern.finditer(text):
             if not negated(text, m.start()):
                 yield m.start(), m.end(), detail
-    days = re.search(r"(\d+)", within)
+    # Every duration the policy names is true of some invoice ("2个工作日（专票5个工作日）").
+    days = {int(d) for d in re.findall(r"\d+", within)}
     for m in INVOICE_DAYS.finditer(text):
-        if days and int(m.group(1)) != int(days.group(1)):
+        if days and int(m.group(1)) not in days:
             yield m.start(), m.end(), f"{within}内开出"
 
 

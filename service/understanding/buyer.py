@@ -33,18 +33,24 @@ STAGE_CUES: list[tuple[Stage, re.Pattern[str]]] = [
     ("after_sale", re.compile(r"(收到了?|签收|到货了|拆开|吃了|用了|打开一看)")),
     ("in_sale", re.compile(r"(已拍|拍了|拍下|付款了|付了|下单了|已付|订单)")),
 ]
-NUM = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十]+)"
-CN = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+NUM = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十半]+)"
+CN = {"半": 0.5, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+
+RequestKind = Literal["discount", "gift", "free_shipping", "compensation", "speed", "bulk", "late_claim",
+                      "special_invoice"]
+# Kinds nobody may promise, however often the buyer asks: declining is the whole answer.
+NEVER_ESCALATED = frozenset({"speed"})
 
 
 @dataclass(frozen=True)
 class Request:
     """Something the buyer asks for, and whether the agent may grant it alone."""
 
-    kind: Literal["discount", "gift", "free_shipping", "compensation", "speed"]
+    kind: RequestKind
     text: str
     allowed: bool
     detail: str = ""
+    reason: str = ""  # why it is beyond authority, for the reply: "remote:新疆", "below_threshold", …
 
 
 @dataclass
@@ -56,10 +62,22 @@ class Understanding:
     product: str | None = None
     products: list[str] = field(default_factory=list)
     requests: list[Request] = field(default_factory=list)
+    # The buyer's text tries to instruct the assistant ("SYSTEM: …", "你现在是店长"): it is
+    # data, answered by policy; it never makes a reason to escalate.
+    injection: bool = False
+    # Why the supervisor (policy.escalation_to) must decide, "" when the agent can answer:
+    # compensation / bulk / late_claim / special_invoice (by nature), repeat (asked again
+    # after the agent declined), supervisor (the buyer asks for one).
+    escalation: str = ""
+    elapsed_hours: float | None = None  # time since receipt, as the buyer tells it
 
     @property
     def beyond_authority(self) -> list[Request]:
         return [r for r in self.requests if not r.allowed]
+
+    @property
+    def escalate(self) -> bool:
+        return bool(self.escalation)
 
 
 @lru_cache
@@ -99,11 +117,95 @@ def _number(raw: str) -> float | None:
         return float(CN[raw]) if raw in CN else None
 
 
-def requests_in(text: str, policy: Policy, price: float | None, intent: IntentResult) -> list[Request]:
-    """What the buyer asks for that touches the agent's authority."""
+# --- what the buyer asks for -----------------------------------------------------------------
+
+DISCOUNT = re.compile(r"(打折|打个折|折扣|改价|改个价|便宜|优惠|抹零|抹个零|零头|少点|少一点|少算|少收|再少|不能少|"
+                      r"砍价|讲价|议价|还价|最低价|最低多少|底价|减价|降价|让利|半价|太贵|好贵|这么贵|"
+                      rf"\d+折|{NUM}折|(减|少|让)(我|个)?\s*{NUM}\s*(块|元)|按[^，。！？]{{0,8}}的?价(格|钱)?(给我|算|换|发))")
+# A counter-offer: "80卖不卖", "188一盒行不行".
+COUNTER = re.compile(r"(\d+(?:\.\d+)?)\s*(元|块)?\s*(一|每)?\s*(盒|个|件|袋|罐|台|瓶|斤|套)?\s*"
+                     r"(行不行|卖不卖|卖吗|可以吗|行吗|好不好|成交|怎么样|能不能卖|给我吧|拿走)|"
+                     r"(给我|算我|卖我|就按|按|算)\s*(\d+(?:\.\d+)?)\s*(元|块)?\s*(吧|呗|行|好|卖|得了|算了|一(盒|个|件|袋|罐|台))")
+PRICE_PROTECT = re.compile(r"(价保|价格保护|退差价|补差价|差价[^，。！？]{0,4}(退|补)|(降价|便宜)了[^。！？]{0,10}(退|补|差价))")
+EXPLICIT_DISCOUNT = re.compile(r"(打折|打个折|便宜点|便宜些|便宜一点|优惠点|少点|少一点|抹零|改价|\d+折)")
+OTHER_SHOP_PRICE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|超市|实体店|同款)[^，。！？]{0,10}?(\d+(?:\.\d+)?)")
+GIFT_ASK = re.compile(rf"(多送|再送|送{NUM}?(个|份|袋|罐|盒|包|张|把|瓶)?|赠品|小礼物|礼品|送点|送啥|送什么|"
+                      r"(再|多)(加|给)(个|一个|一份|点|一张|一把|两|几)|都要|全要)")
+GIFT_ITEM = re.compile(rf"(送|加|给|换成|换|改成)(我|您)?{NUM}?\s*小?(个|份|袋|罐|盒|包|张|把|瓶|支|只)([\u4e00-\u9fff]{{1,6}})")
+FREE_SHIPPING = re.compile(r"(包邮|免邮|免运费|运费|邮费|包了吧|给我包|包个邮|包下邮|包一下邮)")
+BELOW_THRESHOLD = re.compile(r"(差|不够|不满|没满|没到|凑不够|凑单太)")
+COMPENSATION = re.compile(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)?|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|"
+                          r"假一赔十")
+COMPENSATION_CONTEXT = re.compile(r"(补偿|赔偿|赔我|赔钱|红包|返现)")
+AMOUNT_ASK = re.compile(rf"((?:至少|最少|起码|少说)(?:给|要|赔|补)?(?:我)?|要|给我|赔|补)\s*{NUM}\s*(元|块)?")
+SPEED = re.compile(r"(今天|今晚|马上|立刻|当天|明天|后天|明早)[^，。！？]{0,4}(发(?!现|霉|票|错|黑|白|黄)|寄|到|送到|收到)|加急|"
+                   r"\d+小时内发|(周[一二三四五六日末天]|\d+号)[^，。！？]{0,4}(到|送到|收到)")
+BULK = re.compile(r"(批发|批量|团购|大批|集采|企业采购|公司[^，。！？]{0,6}(采购|福利|年货|团购|发)|单位[^，。！？]{0,4}(采购|福利)|"
+                  r"(\d{2,}|[几上][十百])\s*(盒|台|箱|件|套|份|袋|罐)[^。！？]{0,12}(多少钱|什么价|价格|便宜|优惠|报价|批发))")
+SPECIAL_INVOICE = re.compile(r"(专票|专用发票|增值税专用)")
+REPLACE_OR_REFUND = re.compile(r"(换新|换一台|换台新|换个新|换一个|换货|退货|退款|退了|退钱)")
+
+# --- the conversation around it ----------------------------------------------------------------
+
+INJECTION = re.compile(
+    r"(system\s*[:：]|system prompt|系统指令|系统提示|忽略(以上|之前|前面|上面|所有|你的)|无视(以上|之前|前面|规则)|"
+    r"ignore (all|previous|the above)|你现在是|你现在的身份|从现在起你是|以(店长|主管|老板|管理员|经理|客服主管)(的)?身份|"
+    r"扮演|新(的)?指令|指令[:：]|开发者模式|developer mode|jailbreak)", re.IGNORECASE)
+# Buyers call the agent 老板 and ask for 人工 (a person, which the agent is): neither asks
+# for the supervisor unless they want "your boss".
+SUPERVISOR = r"(主管|店长|经理|领导|负责人|上级|管事的)"
+ASKS_SUPERVISOR = re.compile(
+    rf"((叫|找|让|换|要|请|喊)(你们)?(的)?{SUPERVISOR}(来|过来|出来|跟我|和我|说话|处理|谈|回复)?|"
+    rf"{SUPERVISOR}(呢|在吗|在不在|出来)|转(主管|店长|经理)|(跟|和){SUPERVISOR}(说|谈|讲)|"
+    rf"(叫|找|让|喊)你们(的)?老板|(帮我|你)(去)?(问问|申请|请示|反映)|问问(你们)?{SUPERVISOR})")
+REFUSAL = re.compile(r"(没办法|没法|不能|不可以|不行|改不了|做不了|免不了|办不到|没有[^，。！？]{0,4}权限|只能|统一|"
+                     r"才(能)?包邮|也需要|也要补|不好意思|抱歉|确实|限|不支持|超出|还差|不够|不满|最多|每单|需要补|要补|得补)")
+INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那么|通融|行个方便|帮帮忙|求求|求你|拜托|你就|就给我|"
+                    r"给我(包|加|送|便宜|免|减|补|抹)|还是(想|要)|都不行|一点都不|(帮我|你)(去)?问问|再问问|申请一下|"
+                    r"不[^，。！？]{0,4}就不买|去别家|不买了|加上吧|算了吧|小气|抠)")
+# Time since the buyer received the goods: "收到一个星期了", "签收3天", "用了20天".
+ELAPSED = re.compile(rf"(收到|签收|到货|拿到|买|用|到手|放)(了)?(已经|都|快|有|才)?{NUM}?\s*(个)?\s*(多)?"
+                     r"(小时|天|周|星期|礼拜|月|年)(了|多|左右)?")
+BARE_ELAPSED = re.compile(rf"^(已经|都|快|有)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)(了|多|左右)?[。！!？?]*$")
+UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜": 168.0, "月": 720.0, "年": 8760.0}
+# Paying for a review or threatening one for money: nobody may approve it, however asked.
+REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
+                          r"(好评|差评|中评|追评|晒图)[^。！？]{0,10}(返现|红包|返|补偿|多送|送点))")
+QUALITY_WORDS = re.compile(r"(质量|坏|霉|虫|变质|异味|哈喇|漏|破|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
+                           r"少发|漏发|发错|不亮|不加热|不转|有问题)")
+
+
+def gift_core(gift: str) -> str:
+    """The gift without its quantity: "精美手提袋一个" -> "精美手提袋"."""
+    return re.sub(rf"{NUM}\s*(个|份|本|把|张|袋|包|盒|罐|瓶|只|支)$", "", gift)
+
+
+def gift_named(text: str, gift: str) -> str:
+    """The longest part of an allowed gift's name that `text` mentions ("手提袋" of
+    "精美手提袋一个", "刮刀" of "硅胶刮刀一把"), or "": at least two characters."""
+    core = gift_core(gift)
+    size = min(2, len(core))
+    for length in range(len(core), size - 1, -1):
+        for i in range(len(core) - length + 1):
+            if core[i:i + length] in text:
+                return core[i:i + length]
+    return ""
+
+
+def requests_in(text: str, policy: Policy, price: float | None, intent: IntentResult,
+                context: str = "", shop: dict[str, object] | None = None) -> list[Request]:
+    """What the buyer asks for that touches the agent's authority. `context` is the earlier
+    conversation (a remote region named before, compensation already on the table)."""
     found: list[Request] = []
-    scores = intent.scores
-    if scores.get("bargain", 0) >= 1.5 or re.search(r"(打折|折扣|改价|便宜|优惠|抹零|少点|少一点|\d+折)", text):
+    counter = COUNTER.search(text)
+    offered = counter and (counter.group(1) or counter.group(7))
+    cut = bool(offered) and price is not None and float(offered) < price
+    # "别家才49": a lower price elsewhere is a discount ask too.
+    cheaper = OTHER_SHOP_PRICE.search(text)
+    cut = cut or bool(cheaper and price is not None and float(cheaper.group(2)) < price)
+    # Price protection (a refund of the difference after a price drop) is the policy's, not a discount.
+    protect = PRICE_PROTECT.search(text) and not EXPLICIT_DISCOUNT.search(text)
+    if (DISCOUNT.search(text) or cut) and not protect:
         rate = re.search(rf"{NUM}\s*折", text)
         wanted = None
         if rate and (r := _number(rate.group(1))) is not None:
@@ -113,37 +215,151 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
             allowed = True
         found.append(Request("discount", rate.group(0) if rate else "便宜/优惠", allowed,
                              f"客服可给折扣上限 {policy.max_discount_percent:g}%"))
-    gift = re.search(rf"(多送|再送|送{NUM}?(个|份|袋|罐|盒)?|赠品|小礼物|送点|送啥|送什么)", text)
-    if gift or scores.get("gift_request", 0) >= 1.5:
+    gift = GIFT_ASK.search(text)
+    if gift or intent.scores.get("gift_request", 0) >= 1.5:
         qty = re.search(rf"(多送|再送|送){NUM}\s*(个|份|袋|罐|盒|包)", text)
         amount = _number(qty.group(2)) if qty else 1.0
-        extra = bool(re.search(r"(多送|再送|多给|再给|都要|全要)", text))
-        allowed = bool(policy.gifts.allowed) and (amount or 1) <= policy.gifts.max_per_order and not extra
+        extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要|全要)", text))
+        item = GIFT_ITEM.search(text)
+        unlisted = bool(item) and not any(gift_named(item.group(5), g) for g in policy.gifts.allowed) \
+            and not re.match(r"(小?礼物|小?赠品|礼品|东西|点|啥|什么)", item.group(5))
+        # Two of one listed gift ("两把刮刀"): each listed gift is one piece.
+        same = bool(item) and not unlisted and (_number(item.group(3) or "一") or 1) > 1
+        allowed = (bool(policy.gifts.allowed) and (amount or 1) <= policy.gifts.max_per_order
+                   and not extra and not unlisted and not same)
+        reason = f"unlisted:{item.group(5)}" if unlisted and item else "same" if same else "extra" if not allowed else ""
         found.append(Request("gift", gift.group(0) if gift else "赠品", allowed,
-                             f"可送:{'、'.join(policy.gifts.allowed) or '无'},每单 {policy.gifts.max_per_order} 份"))
-    if re.search(r"(包邮|免邮|免运费|运费)", text):
+                             f"可送:{'、'.join(policy.gifts.allowed) or '无'},每单 {policy.gifts.max_per_order} 份",
+                             reason=reason))
+    # "免了这15块" after the shipping fee was the topic asks to waive it.
+    waive = bool(re.search(rf"免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?", text)) and bool(re.search(r"(运费|邮费|包邮)", context))
+    if FREE_SHIPPING.search(text) or waive:
         threshold = policy.free_shipping_min_order
-        allowed = threshold is not None and (price is None or price >= threshold)
+        excluded = [str(r) for r in (policy.model_extra or {}).get("free_shipping_excluded_regions", [])]
+        remote = next((r for r in excluded if r in text or r in context), None)
+        below = bool(BELOW_THRESHOLD.search(text))
+        allowed = threshold is not None and not remote and not below and (price is None or price >= threshold)
+        reason = f"remote:{remote}" if remote else ("" if allowed else "below_threshold")
         found.append(Request("free_shipping", "包邮", allowed,
-                             f"满 {threshold:g} 元包邮" if threshold is not None else "不包邮"))
-    comp = re.search(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|假一赔十", text)
+                             f"满 {threshold:g} 元包邮" if threshold is not None else "不包邮", reason=reason))
+    amounts: list[float] = []
+    comp = COMPENSATION.search(text)
     if comp:
-        amounts = [a for a in (_number(x) for x in re.findall(rf"{NUM}\s*(?:元|块)", comp.group(0))) if a is not None]
+        amounts = [a for a in (_number(x) for x in re.findall(NUM, comp.group(0))) if a is not None]
+        if "假一赔十" in comp.group(0):
+            amounts = [float("inf")]
+    if comp or COMPENSATION_CONTEXT.search(context):
+        # Compensation on the table: "至少30", "最少给50" name the amount wanted.
+        amounts += [a for m in AMOUNT_ASK.finditer(text) if (a := _number(m.group(2))) is not None]
+    if comp or amounts:
         amount = max(amounts) if amounts else float("inf")
-        found.append(Request("compensation", comp.group(0), amount <= policy.compensation_max_cny,
+        found.append(Request("compensation", comp.group(0) if comp else str(amount),
+                             amount <= policy.compensation_max_cny,
                              f"客服可补偿上限 {policy.compensation_max_cny:g} 元"))
-    speed = re.search(r"(今天(就)?(能)?发|马上发|加急|明天(就)?(能)?到|今天(能)?到|当天到|\d+小时内发)", text)
+    speed = SPEED.search(text)
     if speed:
         found.append(Request("speed", speed.group(0), False,
                              f"付款后 {policy.dispatch_within_hours} 小时内发货"))
+    bulk = BULK.search(text)
+    if bulk:
+        found.append(Request("bulk", bulk.group(0), False, f"批量报价由 {policy.escalation_to} 决定"))
+    invoice = str((shop or {}).get("invoice", ""))
+    if SPECIAL_INVOICE.search(text) and policy.escalation_to in invoice:
+        found.append(Request("special_invoice", "专票", False, f"专票由 {policy.escalation_to} 审核"))
     return found
+
+
+def elapsed_hours(text: str) -> float | None:
+    """How long ago the buyer received the goods, when the message says ("一个星期了")."""
+    for m in ELAPSED.finditer(text):
+        if m.group(1) == "买" and not re.search(r"(收到|到货|用)", text):
+            continue
+        amount = _number(m.group(4)) if m.group(4) else 1.0
+        if amount is not None:
+            return amount * UNIT_HOURS[m.group(7)]
+    return None
+
+
+def claim_window_hours(policy: Policy) -> float | None:
+    """Hours after receipt within which a quality problem is the agent's to settle."""
+    extra = policy.returns.model_extra or {}
+    if extra.get("quality_claim_within_hours"):
+        return float(extra["quality_claim_within_hours"])
+    if extra.get("quality_replace_days"):
+        return float(extra["quality_replace_days"]) * 24
+    return None
+
+
+def late_claim(text: str, policy: Policy, hours: float | None) -> Request | None:
+    """A quality claim made after the window: the supervisor decides. Where the policy gives
+    an alternative within authority after the window (a warranty repair), only a demand for
+    a replacement or a refund is beyond it."""
+    window = claim_window_hours(policy)
+    if hours is None or window is None or hours <= window or not QUALITY_WORDS.search(text):
+        return None
+    if (policy.returns.model_extra or {}).get("warranty_repair") and not REPLACE_OR_REFUND.search(text):
+        return None
+    return Request("late_claim", f"{hours:g}h", False, f"质量问题请在签收后 {window:g} 小时内反馈")
+
+
+def _declined_before(kind: str, history: list[dict[str, str]], policy: Policy, price: float | None,
+                     shop: dict[str, object] | None) -> bool:
+    """An earlier buyer message asked for `kind` and an agent turn after it declined."""
+    empty = IntentResult("other", {})
+    asked = False
+    for turn in history[:-1]:
+        if turn["role"] == "buyer":
+            kinds = {r.kind for r in requests_in(turn["text"], policy, price, empty, shop=shop)}
+            asked = asked or kind in kinds
+        elif asked and REFUSAL.search(turn["text"]):
+            return True
+    return False
+
+
+def escalation_of(requests: list[Request], history: list[dict[str, str]], text: str, policy: Policy,
+                  price: float | None, shop: dict[str, object] | None, injection: bool) -> str:
+    """Why the supervisor must decide (the rule of eval/README.md), or ""."""
+    if injection or REVIEW_BRIBE.search(text):
+        return ""
+    if ASKS_SUPERVISOR.search(text) and not re.search(r"(老板|店长|主管)(说|同意|答应|让我|给我)", text):
+        return "supervisor"
+    beyond = [r for r in requests if not r.allowed]
+    for kind in ("compensation", "bulk", "late_claim", "special_invoice"):
+        if any(r.kind == kind for r in beyond):
+            return kind
+    for r in beyond:
+        if r.kind not in NEVER_ESCALATED and _declined_before(r.kind, history, policy, price, shop):
+            return "repeat"
+    return ""
+
+
+def carried_over(text: str, history: list[dict[str, str]], policy: Policy, price: float | None,
+                 shop: dict[str, object] | None) -> list[Request]:
+    """Requests the buyer insists on without naming them again ("就一个袋子，加上吧")."""
+    if not INSIST.search(text) or len(history) < 3:
+        return []
+    empty = IntentResult("other", {})
+    context = " ".join(t["text"] for t in history[:-1])
+    for turn in reversed(history[:-1]):
+        if turn["role"] != "buyer":
+            continue
+        earlier = [r for r in requests_in(turn["text"], policy, price, empty, context=context, shop=shop)
+                   if r.kind not in NEVER_ESCALATED]
+        if earlier:
+            return [Request(r.kind, text, False, r.detail, r.reason or "insisted") for r in earlier]
+    return []
 
 
 def understand(messages: list[str], policy: Policy, catalog: object | None = None,
                product: str | None = None, price: float | None = None,
-               classifier: IntentClassifier | None = None) -> Understanding:
+               classifier: IntentClassifier | None = None,
+               history: list[dict[str, str]] | None = None,
+               shop: dict[str, object] | None = None) -> Understanding:
     """`messages` are the buyer's messages, oldest first; the last one is answered.
-    `catalog` (a retrieval Catalog) resolves products named in the text when none is given."""
+    `catalog` (a retrieval Catalog) resolves products named in the text when none is given.
+    `history` is the whole conversation (both roles, ending with the last message): with it
+    a request repeated after the agent declined goes to the supervisor. `shop` is shop.yaml
+    (fields beyond the policy, such as who approves special invoices)."""
     last = messages[-1] if messages else ""
     # Earlier messages are context: a bare "那这个呢" follows the conversation.
     result = (classifier or default_classifier()).classify(last, context=messages[:-1])
@@ -155,8 +371,23 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
             products = catalog.resolve(message, tokenize(message))  # type: ignore[attr-defined]
             if products:
                 break
+    turns = history if history else [{"role": "buyer", "text": m} for m in messages]
+    context = " ".join(t["text"] for t in turns[:-1])
+    injection = bool(INJECTION.search(last))
+    requests = requests_in(last, policy, price, result, context=context, shop=shop)
+    if not any(not r.allowed for r in requests):
+        requests += carried_over(last, turns, policy, price, shop)
+    hours = elapsed_hours(last)
+    if hours is None and (bare := BARE_ELAPSED.match(last.strip())):
+        # "20多天了", answering "收到多久了": the time since receipt.
+        hours = (_number(bare.group(2)) or 1.0) * UNIT_HOURS[bare.group(5)]
+    # The problem may have been told in the buyer's message before ("坏了" … "20多天了").
+    claim = last if QUALITY_WORDS.search(last) or len(messages) < 2 else f"{messages[-2]} {last}"
+    if (late := late_claim(claim, policy, hours)) is not None:
+        requests.append(late)
     return Understanding(
         intent=result.intent, intents=result.scores, stage=stage_of(result.intent, messages),
         mood=mood_of(last), product=products[0] if products else None, products=products,
-        requests=requests_in(last, policy, price, result),
+        requests=requests, injection=injection, elapsed_hours=hours,
+        escalation=escalation_of(requests, turns, last, policy, price, shop, injection),
     )

@@ -1,0 +1,188 @@
+"""Answers from the product's own facts: any column of products.csv.
+
+A question names what it wants in two ways. By a cue ("保质期", "几瓦", "有现货吗"): the
+column the cue belongs to (`fact_columns` in scripts.yaml) is quoted, the clauses of it that
+fit the question first. By its words ("是咸的吗，我在控盐", "里面有核"): the clause of any
+column that shares the rarest words with the question is quoted, so a fact written only
+in `notes` still answers. Nothing is quoted that the product's facts do not say.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from service.drafting.match import Scorer, grams
+from service.drafting.pieces import Piece, clauses, fill, sentence
+from service.guardrails.context import ProductFacts
+
+NOT_ANSWERS = frozenset({"价格", "又称", "库存", "品类", "商品编号"})
+BLANK = frozenset({"否", "无", "没有", "-", "/", "—", "N/A", "不适用"})  # a column saying "none"
+ALTERNATIVE = re.compile(r"(着急的话|可以先买|可以看|可以选|有现货)")
+RESTOCK = re.compile(r"(补货|到货|恢复|上架|有货)")
+MAX_QUOTE = 60          # characters of one fact quoted in a chat reply
+MIN_MATCH = 2.4         # what a clause must share with the question to be quoted unasked
+NAME_WEIGHT = 0.3       # words of the product's name left in the question
+
+
+@dataclass(frozen=True)
+class FactColumn:
+    label: str          # the label in the product's document (a column's header when unlabelled)
+    cue: re.Pattern[str]
+    text: str
+    name: str           # how a citation names it
+    weak: bool = False  # its cue is a verb, not the column's name
+
+
+def fact_lines(product: ProductFacts) -> list[tuple[str, str]]:
+    """(label, value) of the product's document, the first line (its name) left out."""
+    out = []
+    for line in product.text.splitlines()[1:]:
+        label, sep, value = line.partition(":")
+        if sep and value.strip():
+            out.append((label.strip(), value.strip()))
+    return out
+
+
+def name_words(product: ProductFacts) -> list[str]:
+    """The product's name parts and aliases, longest first."""
+    words = {w for w in [*product.name.split(), *product.fact("又称").split("、")] if len(w) >= 2}
+    return sorted(words, key=len, reverse=True)
+
+
+def without_name(question: str, product: ProductFacts | None) -> str:
+    """The question with the product's own name taken out: naming the product asks nothing
+    about it ("芒果干有没有加糖" asks about sugar, not mango)."""
+    if product is None:
+        return question
+    for word in name_words(product):
+        question = question.replace(word, " ")
+    return question
+
+
+class FactAnswerer:
+    def __init__(self, scripts: dict[str, Any]) -> None:
+        self.columns = [FactColumn(str(c["label"]), re.compile(str(c["cue"]), re.IGNORECASE), str(c.get("text", "")),
+                                   str(c.get("name", c["label"])), bool(c.get("weak", False)))
+                        for c in scripts.get("fact_columns", [])]
+        self.names = {c.label: c.name for c in self.columns}
+        self.synonyms = {str(k): [str(w) for w in v] for k, v in (scripts.get("synonyms") or {}).items()}
+        self.stock = scripts.get("facts", {})
+
+    def asked(self, question: str, product: ProductFacts | None = None) -> list[FactColumn]:
+        """The columns the question asks about. The product's own name and aliases are
+        taken out first: "这个特级枸杞多少钱" asks the price, not the grade."""
+        question = without_name(question, product)
+        return [c for c in self.columns if c.cue.search(question)]
+
+    def answer(self, question: str, product: ProductFacts, values: dict[str, str],
+               unasked: bool = True) -> list[Piece]:
+        """Pieces for the columns the question asks about, then (when `unasked`) the clause
+        that fits its words best. Cue answers are kind "fact", word matches kind "clue"."""
+        lines = fact_lines(product)
+        facts = {label: value for label, value in lines}
+        asking = without_name(question, product)
+        query = grams(asking + " " + " ".join(w for key, words in self.synonyms.items() if key in asking
+                                              for w in words))
+        named = grams(product.name)  # what is left of the name ("黑枸杞" of "新疆黑枸杞") says little
+        weighted = [(label, c, grams(c)) for label, v in lines if label not in NOT_ANSWERS for c in clauses(v)]
+        scorer = Scorer(g for _, _, g in weighted)
+
+        def score(g: frozenset[str]) -> float:
+            return sum(scorer.weight(x) * (NAME_WEIGHT if x in named else 1.0) for x in query & g)
+
+        pieces: list[Piece] = []
+        answered: set[str] = set()
+        weak: list[Piece] = []   # answers to weak cues, scored by how their value fits the question
+        for column in self.asked(question, product):
+            if column.label in answered:
+                continue
+            if column.label == "价格":
+                filled = fill(column.text, values) if "price" in values else None
+                if filled:
+                    pieces.append(self._piece("fact", "价格", filled[0], filled[1], product, values["price"]))
+                    answered.add(column.label)
+                continue
+            if column.label == "库存":
+                pieces += self._stock(product, values, lines)
+                answered.add(column.label)
+                continue
+            value = facts.get(column.label)
+            if not value or not column.text or value in BLANK:
+                continue
+            quote = self._quote(value, score)
+            filled = fill(column.text, {**values, "value": quote})
+            if filled:
+                piece = self._piece("fact", column.name, filled[0], filled[1], product, quote)
+                pieces.append(piece)
+                answered.add(column.label)
+                if column.weak:
+                    piece.score = score(grams(value))
+                    weak.append(piece)
+        if not unasked:
+            return pieces
+        ranked = sorted(((score(g), label, c) for label, c, g in weighted if label not in answered),
+                        key=lambda t: t[0], reverse=True)
+        # With the asked columns answered, a further clause must fit clearly better; a weak
+        # cue answer that shares nothing with the question gives way to one that does.
+        # A weak cue answer gives way to a clause that fits at least twice as well, and to a
+        # weak answer that fits better.
+        best_weak = max((p.score for p in weak), default=0.0)
+        losers = [p for p in weak if p.score < best_weak or (p.score == 0 and len(pieces) > 1)]
+        if ranked:
+            # (a weak answer sharing nothing gives way to any clause that shares something real)
+            losers += [p for p in weak if p not in losers
+                       and ranked[0][0] >= (MIN_MATCH / 3 if p.score == 0 else max(MIN_MATCH, 2 * p.score))]
+        weak = losers
+        strong = [p for p in pieces if p not in weak]
+        needed = MIN_MATCH * 3 if strong else MIN_MATCH / 3 if any(p.score == 0 for p in weak) else MIN_MATCH
+        if ranked and ranked[0][0] >= needed and not any(ranked[0][2] in p.text for p in pieces):
+            pieces = strong
+            top, label, clause = ranked[0]
+            text = f"{values.get('item', '这款')}{'' if clause.startswith(('是', '有', '为')) else '：'}{clause}"
+            piece = self._piece("clue", self.names.get(label, label), sentence(text), {"item"}, product, clause)
+            piece.score = top
+            pieces.append(piece)
+        return pieces
+
+    def _stock(self, product: ProductFacts, values: dict[str, str], lines: list[tuple[str, str]]) -> list[Piece]:
+        key = "stock_out" if product.stock == 0 else "stock_in"
+        slots = dict(values)
+        if product.stock == 0:
+            # The pack's own restock date, when it gives one ("预计2026年12月5日补货").
+            restock = next((c.strip() for label, v in lines if label not in NOT_ANSWERS
+                            for c in re.split(r"[；;，,。：:]", v) if RESTOCK.search(c) and re.search(r"\d", c)), "")
+            if restock and self.stock.get("stock_out_dated"):
+                key, slots["restock"] = "stock_out_dated", restock
+            # What the pack suggests meanwhile ("着急的话可以看5.5L可视款（K05）"), without the id.
+            instead = next((c.strip() for label, v in lines if label not in NOT_ANSWERS
+                            for c in re.split(r"[；;。]", v) if ALTERNATIVE.search(c)), "")
+            if instead:
+                slots["instead"] = re.sub(r"[（(][A-Za-z]*\d+[)）]", "", instead)
+        filled = fill(str(self.stock.get(key, "")), slots) if self.stock.get(key) else None
+        if not filled:
+            return []
+        text = filled[0]
+        if slots.get("instead"):
+            text += sentence(slots["instead"])
+        return [self._piece("fact", "库存", text, filled[1] - {"restock"}, product, f"{product.stock}")]
+
+    @staticmethod
+    def _quote(value: str, score: Any) -> str:
+        """The clauses of a value that fit the question best, in their order, within MAX_QUOTE."""
+        parts = clauses(value)
+        if len(value) <= MAX_QUOTE or len(parts) == 1:
+            return value.rstrip("。；;")[: MAX_QUOTE * 2]
+        ranked = sorted(range(len(parts)), key=lambda i: score(grams(parts[i])), reverse=True)
+        keep: list[int] = []
+        for i in ranked:
+            if sum(len(parts[j]) for j in keep) + len(parts[i]) > MAX_QUOTE and keep:
+                break
+            keep.append(i)
+        return "；".join(parts[i] for i in sorted(keep))
+
+    @staticmethod
+    def _piece(kind: str, label: str, text: str, slots: set[str], product: ProductFacts, excerpt: str) -> Piece:
+        return Piece(kind, label, text, slots, [{"source_id": f"product:{product.id}", "kind": "fact",
+                                                 "excerpt": f"{label}:{excerpt}"[:120]}])
