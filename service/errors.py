@@ -8,6 +8,7 @@
     ├── InvalidRequest         a request is malformed (empty query, k out of range, …)
     └── BackendError           a dependency failed
         ├── IndexUnavailable   Chroma (embedded or server) failed or is unreachable
+        │   └── IndexChanged   an ingest replaced what was being read (readers retry)
         └── EmbeddingError     the embeddings endpoint failed or answered nonsense
 
 Adapters translate library exceptions (chromadb, openai) into these with `raise … from`.
@@ -61,6 +62,12 @@ class BackendError(HuashuError):
 
 class IndexUnavailable(BackendError):
     code = "index_unavailable"
+
+
+class IndexChanged(IndexUnavailable):
+    """A shop's manifest named a documents generation that a newer ingest has replaced."""
+
+    code = "index_changed"
 
 
 class EmbeddingError(BackendError):

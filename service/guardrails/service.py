@@ -63,14 +63,14 @@ class Guardrails:
             rules = self.rules.with_overrides(overrides, where=f"{shop}/guardrails.yaml")
             policy = Policy.model_validate(state.shop.get("policy", {}))
             policy_ids = [i for i in state.lexical.ids if i.startswith("policy:")]
-            policy_text = "\n".join(h.text for h in self.retriever.index.get(state.collection, policy_ids))
+            policy_text = "\n".join(h.text for h in state.get(policy_ids))
             fact_ids = [i for i in state.lexical.ids if i.startswith("product:")]
             prices = frozenset(
-                p for h in self.retriever.index.get(state.collection, fact_ids)
+                p for h in state.get(fact_ids)
                 if (p := ProductFacts.from_document(h.id, "", h.text).price) is not None
             )
             script_ids = [i for i in state.lexical.ids if i.startswith("script:")]
-            handbook = "\n".join(h.text for h in self.retriever.index.get(state.collection, script_ids))
+            handbook = "\n".join(h.text for h in state.get(script_ids))
             cached = _ShopRules(rules, policy, policy_text, prices, handbook,
                                 frozenset(float(n) for n in re.findall(r"\d+(?:\.\d+)?", policy_text)),
                                 quantities(policy_text) | quantities(handbook))
@@ -87,7 +87,7 @@ class Guardrails:
         if key not in self._facts:
             if len(self._facts) > 10_000:
                 self._facts.clear()
-            hits = self.retriever.index.get(state.collection, [f"product:{product}"])
+            hits = state.get([f"product:{product}"])
             self._facts[key] = (ProductFacts.from_document(product, state.catalog.names.get(product, ""), hits[0].text)
                                 if hits else None)
         return self._facts[key]

@@ -7,7 +7,7 @@ For one query in one shop:
 3. the two rankings are fused by weighted reciprocal rank fusion, then filtered by kind and
    product (a product filter drops other products' facts, keeps shop-wide scripts/policy).
 
-Per-shop state (lexical index, catalog) is cached in the process and reloaded when the
+Per-shop state (lexical index, catalog, the documents themselves) is cached in the process and reloaded when the
 shop's pack hash in Chroma changes, checked at most every `REFRESH_SECONDS`.
 """
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from service.config import Settings
-from service.errors import IndexUnavailable, InvalidRequest, ProductNotFound
+from service.errors import IndexChanged, IndexUnavailable, InvalidRequest, ProductNotFound
 from service.knowledge.documents import KINDS
 from service.retrieval import lexical
 from service.retrieval.catalog import Catalog
@@ -69,6 +69,11 @@ class _ShopState:
     catalog: Catalog
     corrector: PinyinCorrector
     checked_at: float
+    documents: dict[str, Hit] = field(default_factory=dict)  # id -> text and metadata
+
+    def get(self, ids: Iterable[str]) -> list[Hit]:
+        """The shop's documents with these ids, in that order (unknown ids skipped)."""
+        return [self.documents[i] for i in ids if i in self.documents]
 
 
 class HybridRetriever:
@@ -102,14 +107,21 @@ class HybridRetriever:
         if state is not None and now - state.checked_at < REFRESH_SECONDS:
             return state
         with self._lock:
-            collection = self.index.collection(shop)
-            manifest = collection.metadata or {}
-            if state is not None and manifest.get("pack_hash") == state.pack_hash:
-                state.checked_at = now
-                return state
-            state = self._load(shop, collection, manifest)
-            self._shops[shop] = state
-            return state
+            for attempt in range(3):
+                collection = self.index.collection(shop)
+                manifest = collection.metadata or {}
+                if state is not None and manifest.get("pack_hash") == state.pack_hash:
+                    state.checked_at = now
+                    return state
+                try:
+                    loaded = self._load(shop, collection, manifest)
+                except IndexChanged:
+                    if attempt == 2:
+                        raise
+                    continue  # an ingest switched generations while we read: read again
+                self._shops[shop] = loaded
+                return loaded
+            raise AssertionError("unreachable")
 
     def _load(self, shop: str, collection: Any, manifest: dict[str, Any]) -> _ShopState:
         if manifest.get("embedder") != self.embedder.name:
@@ -117,9 +129,10 @@ class HybridRetriever:
                 f"shop {shop!r} was indexed with embedder {manifest.get('embedder')!r} but huashu "
                 f"is configured with {self.embedder.name!r}; re-run `huashu ingest` for that pack"
             )
+        documents = self.index.documents(collection)
         data = self.store.load(shop)
         if data is None or data.get("pack_hash") != manifest.get("pack_hash"):
-            data = self._rebuild_lexical(shop, collection, manifest)
+            data = self._rebuild_lexical(shop, list(documents.values()), manifest)
         lexical.add_words(data.get("words", []))
         docs = data["docs"]
         ids = list(docs)
@@ -136,11 +149,12 @@ class HybridRetriever:
             catalog=catalog,
             corrector=PinyinCorrector(vocabulary),
             checked_at=time.monotonic(),
+            documents=documents,
         )
 
-    def _rebuild_lexical(self, shop: str, collection: Any, manifest: dict[str, Any]) -> dict[str, Any]:
-        """The token cache is missing or stale (e.g. another host ingested): rebuild from Chroma."""
-        hits = self.index.get(collection)
+    def _rebuild_lexical(self, shop: str, hits: list[Hit], manifest: dict[str, Any]) -> dict[str, Any]:
+        """The token cache is missing or stale (e.g. another host ingested): rebuild from the
+        documents stored in Chroma."""
         catalog = [[h.metadata.get("product"), h.metadata.get("title", ""),
                     [a for a in str(h.metadata.get("aliases", "")).split("|") if a]]
                    for h in hits if h.metadata.get("kind") == "fact" and h.metadata.get("product")]
@@ -225,9 +239,7 @@ class HybridRetriever:
             ranked = pinned_ids + [i for i in ranked if i not in pinned_ids]
         ranked = ranked[:k]
 
-        # Texts and metadata for the final few only (dense candidates came without them).
-        hits = {h.id: h for h in self.index.get(state.collection, ranked)} if ranked else {}
-        results = [self._result(hits[i], scores[i]) for i in ranked if i in hits]
+        results = [self._result(hit, scores[hit.id]) for hit in state.get(ranked)]
         return SearchOutcome(results=results, products=pinned, intents=wanted, query=query)
 
     def _validate(self, query: str, kind: str | Iterable[str] | None, k: int) -> tuple[str, set[str] | None]:
