@@ -49,9 +49,11 @@ DOCS = "__docs_"
 DOCS_PER_RECORD = 500
 # HNSW build settings. Chroma's defaults (ef_construction 100, ef_search 100) made the
 # vector insert ~1.3 ms a document at 1,024 dimensions on 20,000 documents; with 32 / 200 it
-# is ~0.4 ms, and the share of true top-50 neighbours a query returns is the same (0.82
-# against 0.81 with the defaults, measured on the synthetic 20k pack of bench_retrieval.py).
-HNSW = {"space": "cosine", "ef_construction": 32, "ef_search": 200}
+# is ~0.45 ms, and the share of true top-50 neighbours a query returns is the same (0.79-0.82
+# against 0.77-0.81 with the defaults, on the synthetic 20k pack of bench_retrieval.py). One
+# insert thread: an ingest tokenises in a second process, and two insert threads beside it
+# made the whole ingest ~3 s slower (17 s against 14 s on two cores).
+HNSW = {"space": "cosine", "ef_construction": 32, "ef_search": 200, "num_threads": 1}
 
 
 @dataclass(frozen=True)
