@@ -2,22 +2,21 @@
 
 Tokens are needed only at the end of an ingest (for the token cache), while vectors are
 written to Chroma as they are embedded. Chroma's embedded writes hold the GIL, so a large
-ingest tokenises in a separate process beside them, with one input and one answer, both
-files. Two things make this a plain `python -m` subprocess rather than multiprocessing:
-a spawned multiprocessing child first imports the parent's main module (for `huashu`, the
-whole service: ~4 CPU-seconds, minutes of wall time on a busy machine, before its first
+ingest tokenises in a separate process beside them, with one input and one answer.
+Two things make this a plain `python -m` subprocess rather than multiprocessing: a spawned
+multiprocessing child first imports the parent's main module (for `huashu`, the whole
+service: ~4 CPU-seconds, 16 s of wall time measured on a busy machine, before its first
 token), and an executor's helper threads that pass tasks and answers along need the GIL,
 which the writes hold.
 
-Run as `python -m service.retrieval.prepare IN OUT`: reads (texts, names, words) from the
-pickle IN, writes the tokens to the pickle OUT. The module stays light (no Chroma import).
+Run as `python -m service.retrieval.prepare`: reads (texts, names, words) pickled on stdin,
+writes the tokens pickled to stdout. The module stays light (no Chroma import).
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -62,36 +61,41 @@ class _Local:
 
 class _Worker:
     def __init__(self, texts: Sequence[str], names: Sequence[str], words: list[str]) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="huashu-tokens-"))
-        inp, self._out = self._dir / "in.pickle", self._dir / "out.pickle"
-        with inp.open("wb") as fh:
-            pickle.dump((list(texts), list(names), words), fh, protocol=pickle.HIGHEST_PROTOCOL)
+        # Input, answer and errors travel in unnamed temporary files (no path another
+        # process could clean up meanwhile; no pipe that blocks while the writes run).
+        self._files = [tempfile.TemporaryFile() for _ in range(3)]
+        inp, self._out, self._err = self._files
+        pickle.dump((list(texts), list(names), words), inp, protocol=pickle.HIGHEST_PROTOCOL)
+        inp.seek(0)
         # The worker imports this very package, wherever it was imported from here.
         root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
         try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "service.retrieval.prepare", str(inp), str(self._out)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-            )
+            self._proc = subprocess.Popen([sys.executable, "-m", "service.retrieval.prepare"], cwd=root,
+                                          stdin=inp, stdout=self._out, stderr=self._err, env=env)
         except OSError:
-            shutil.rmtree(self._dir, ignore_errors=True)
+            self._close_files()
             raise
 
     def result(self) -> Tokens:
-        _, err = self._proc.communicate()
-        if self._proc.returncode != 0:
-            detail = err.decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
-            raise IndexUnavailable(f"the tokenising worker failed (exit {self._proc.returncode}): {detail[0]}")
-        with self._out.open("rb") as fh:
-            tokens: Tokens = pickle.load(fh)
+        code = self._proc.wait()
+        if code != 0:
+            self._err.seek(0)
+            detail = self._err.read().decode(errors="replace").strip().splitlines()[-1:] or ["no message"]
+            raise IndexUnavailable(f"the tokenising worker failed (exit {code}): {detail[0]}")
+        self._out.seek(0)
+        tokens: Tokens = pickle.load(self._out)
         return tokens
 
     def close(self) -> None:
         if self._proc.poll() is None:
             self._proc.kill()
-            self._proc.communicate()
-        shutil.rmtree(self._dir, ignore_errors=True)
+            self._proc.wait()
+        self._close_files()
+
+    def _close_files(self) -> None:
+        for fh in self._files:
+            fh.close()
 
 
 def tokenize_documents(texts: Sequence[str], names: Sequence[str], words: list[str],
@@ -104,18 +108,14 @@ def tokenize_documents(texts: Sequence[str], names: Sequence[str], words: list[s
     return _Local(texts, names, words)
 
 
-def _main(inp: str, out: str) -> None:
-    with open(inp, "rb") as fh:
-        texts, names, words = pickle.load(fh)
-    tokens = _tokenize(texts, names, words)
-    tmp = out + ".tmp"
-    with open(tmp, "wb") as fh:
-        pickle.dump(tokens, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    os.replace(tmp, out)
+def _main() -> None:
+    texts, names, words = pickle.load(sys.stdin.buffer)
+    pickle.dump(_tokenize(texts, names, words), sys.stdout.buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    sys.stdout.buffer.flush()
 
 
 if __name__ == "__main__":
-    _main(*sys.argv[1:3])
+    _main()
 
 
 __all__ = ["PARALLEL_MIN", "Pending", "Tokens", "tokenize_documents"]
