@@ -12,11 +12,12 @@ process (the server after a CLI ingest, another host) sees the same state:
   to a record (zlib-compressed JSON in one metadata value). A new generation is written
   whenever the pack changes, and the manifest switches to it in one `modify`.
 
-Why packed: per record, Chroma's embedded write path stores a document in SQLite's
-full-text index and each metadata key in an indexed table; on a 20,000-product pack that
-cost ~1 ms a document (more than the vector itself), against ~25 ms for the whole
-packed generation. Search never needed Chroma's copy of the texts per record: queries
-ask for ids and distances only (see `query`), and a shop's documents are held in memory.
+Why packed: per record, Chroma's embedded write path puts a document into SQLite's
+trigram full-text index and each metadata key into an indexed table: ~0.5-0.9 ms a
+document (bench/bench_chroma_writes.py), as much as the vector itself, against ~0.3 s for
+the packed documents of a whole 20,000-product pack. Search never needed Chroma's copy of
+the texts per record: queries ask for ids and distances only (see `query`), and a shop's
+documents are held in memory.
 
 Metadata filters (`where`) are slow in embedded Chroma (15-50 ms on 20k documents, against
 ~3 ms unfiltered), so queries fetch unfiltered candidates and callers filter them.
@@ -47,12 +48,12 @@ DOCS = "__docs_"
 # Documents per packed record: ~80 KB compressed for product documents, far below any
 # request limit of a Chroma server.
 DOCS_PER_RECORD = 500
-# HNSW build settings. Chroma's defaults (ef_construction 100, ef_search 100) made the
-# vector insert ~1.3 ms a document at 1,024 dimensions on 20,000 documents; with 32 / 200 it
-# is ~0.45 ms, and the share of true top-50 neighbours a query returns is the same (0.79-0.82
-# against 0.77-0.81 with the defaults, on the synthetic 20k pack of bench_retrieval.py). One
-# insert thread: an ingest tokenises in a second process, and two insert threads beside it
-# made the whole ingest ~3 s slower (17 s against 14 s on two cores).
+# HNSW build settings (bench/bench_chroma_writes.py, synthetic 20k pack). Chroma's defaults
+# (ef_construction 100, ef_search 100) cost ~1.2-1.4 ms of CPU a document to insert at 1,024
+# dimensions; 32 / 200 cost ~0.5 ms, and a query returns the same share of its true 50
+# nearest documents (0.79-0.82 against 0.77-0.81). One insert thread: an ingest tokenises in
+# a second process, and two insert threads beside it made the whole ingest ~3 s slower
+# (17 s against 14 s on two cores).
 HNSW = {"space": "cosine", "ef_construction": 32, "ef_search": 200, "num_threads": 1}
 
 
