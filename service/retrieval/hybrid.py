@@ -7,8 +7,9 @@ For one query in one shop:
 3. the two rankings are fused by weighted reciprocal rank fusion, then filtered by kind and
    product (a product filter drops other products' facts, keeps shop-wide scripts/policy).
 
-Per-shop state (lexical index, catalog, the documents themselves) is cached in the process and reloaded when the
-shop's pack hash in Chroma changes, checked at most every `REFRESH_SECONDS`.
+Per-shop state (lexical index, catalog, the documents themselves) is cached in the process
+and reloaded when the shop's pack hash in Chroma changes, checked at most every
+`REFRESH_SECONDS`.
 """
 
 from __future__ import annotations
@@ -114,14 +115,15 @@ class HybridRetriever:
                     state.checked_at = now
                     return state
                 try:
-                    loaded = self._load(shop, collection, manifest)
+                    state = self._load(shop, collection, manifest)
+                    break
                 except IndexChanged:
                     if attempt == 2:
                         raise
-                    continue  # an ingest switched generations while we read: read again
-                self._shops[shop] = loaded
-                return loaded
-            raise AssertionError("unreachable")
+                    # An ingest switched to new documents while we read them: read again.
+            assert state is not None
+            self._shops[shop] = state
+            return state
 
     def _load(self, shop: str, collection: Any, manifest: dict[str, Any]) -> _ShopState:
         if manifest.get("embedder") != self.embedder.name:
