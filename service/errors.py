@@ -18,6 +18,7 @@
     │   └── OverrideRequired   approving a blocked edit needs an override and a reason
     └── BackendError           a dependency failed
         ├── IndexUnavailable   Chroma (embedded or server) failed or is unreachable
+        │   └── IndexChanged   an ingest replaced what was being read (readers retry)
         ├── EmbeddingError     the embeddings endpoint failed or answered nonsense
         └── StoreUnavailable   the database failed or is unreachable
 
@@ -118,6 +119,12 @@ class BackendError(HuashuError):
 
 class IndexUnavailable(BackendError):
     code = "index_unavailable"
+
+
+class IndexChanged(IndexUnavailable):
+    """A shop's manifest named a documents generation that a newer ingest has replaced."""
+
+    code = "index_changed"
 
 
 class EmbeddingError(BackendError):

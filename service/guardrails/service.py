@@ -66,15 +66,15 @@ class Guardrails:
             rules = self.rules.with_overrides(overrides, where=f"{shop}/guardrails.yaml")
             policy = Policy.model_validate(state.shop.get("policy", {}))
             policy_ids = [i for i in state.lexical.ids if i.startswith("policy:")]
-            policy_text = "\n".join(h.text for h in self.retriever.index.get(state.collection, policy_ids))
+            policy_text = "\n".join(h.text for h in state.get(policy_ids))
             fact_ids = [i for i in state.lexical.ids if i.startswith("product:")]
             products = {}
-            for h in self.retriever.index.get(state.collection, fact_ids):
+            for h in state.get(fact_ids):
                 pid = h.id.removeprefix("product:")
                 products[pid] = ProductFacts.from_document(pid, state.catalog.names.get(pid, ""), h.text)
             prices = frozenset(p.price for p in products.values() if p.price is not None)
             script_ids = [i for i in state.lexical.ids if i.startswith("script:")]
-            handbook = "\n".join(h.text for h in self.retriever.index.get(state.collection, script_ids))
+            handbook = "\n".join(h.text for h in state.get(script_ids))
             catalog = ShopCatalog(products=products, terms=state.catalog.terms, lexicon=builtin_lexicon(),
                                   handbook=handbook)
             cached = _ShopRules(rules, policy, policy_text, prices, handbook,
@@ -97,7 +97,7 @@ class Guardrails:
             if known is not None:
                 self._facts[key] = known
                 return known
-            hits = self.retriever.index.get(state.collection, [f"product:{product}"])
+            hits = state.get([f"product:{product}"])
             self._facts[key] = (ProductFacts.from_document(product, state.catalog.names.get(product, ""), hits[0].text)
                                 if hits else None)
         return self._facts[key]

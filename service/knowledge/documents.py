@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from service.knowledge.models import Pack, Policy, Product
 
@@ -48,7 +49,7 @@ class Document:
     intent: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def hash(self) -> str:
         payload = json.dumps(
             [self.kind, self.text, self.product, self.title, self.source, self.intent, self.extra],

@@ -7,8 +7,9 @@ For one query in one shop:
 3. the two rankings are fused by weighted reciprocal rank fusion, then filtered by kind and
    product (a product filter drops other products' facts, keeps shop-wide scripts/policy).
 
-Per-shop state (lexical index, catalog) is cached in the process and reloaded when the
-shop's pack hash in Chroma changes, checked at most every `REFRESH_SECONDS`.
+Per-shop state (lexical index, catalog, the documents themselves) is cached in the process
+and reloaded when the shop's pack hash in Chroma changes, checked at most every
+`REFRESH_SECONDS`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from service.config import Settings
-from service.errors import IndexUnavailable, InvalidRequest, ProductNotFound
+from service.errors import IndexChanged, IndexUnavailable, InvalidRequest, ProductNotFound
 from service.knowledge.documents import KINDS
 from service.retrieval import lexical
 from service.retrieval.approved import ApprovedIndex
@@ -75,6 +76,11 @@ class _ShopState:
     catalog: Catalog
     corrector: PinyinCorrector
     checked_at: float
+    documents: dict[str, Hit] = field(default_factory=dict)  # id -> text and metadata
+
+    def get(self, ids: Iterable[str]) -> list[Hit]:
+        """The shop's documents with these ids, in that order (unknown ids skipped)."""
+        return [self.documents[i] for i in ids if i in self.documents]
 
 
 class HybridRetriever:
@@ -110,12 +116,20 @@ class HybridRetriever:
         if state is not None and now - state.checked_at < REFRESH_SECONDS:
             return state
         with self._lock:
-            collection = self.index.collection(shop)
-            manifest = collection.metadata or {}
-            if state is not None and manifest.get("pack_hash") == state.pack_hash:
-                state.checked_at = now
-                return state
-            state = self._load(shop, collection, manifest)
+            for attempt in range(3):
+                collection = self.index.collection(shop)
+                manifest = collection.metadata or {}
+                if state is not None and manifest.get("pack_hash") == state.pack_hash:
+                    state.checked_at = now
+                    return state
+                try:
+                    state = self._load(shop, collection, manifest)
+                    break
+                except IndexChanged:
+                    if attempt == 2:
+                        raise
+                    # An ingest switched to new documents while we read them: read again.
+            assert state is not None
             self._shops[shop] = state
             return state
 
@@ -125,9 +139,10 @@ class HybridRetriever:
                 f"shop {shop!r} was indexed with embedder {manifest.get('embedder')!r} but huashu "
                 f"is configured with {self.embedder.name!r}; re-run `huashu ingest` for that pack"
             )
+        documents = self.index.documents(collection)
         data = self.store.load(shop)
         if data is None or data.get("pack_hash") != manifest.get("pack_hash"):
-            data = self._rebuild_lexical(shop, collection, manifest)
+            data = self._rebuild_lexical(shop, list(documents.values()), manifest)
         lexical.add_words(data.get("words", []))
         docs = data["docs"]
         ids = list(docs)
@@ -144,11 +159,12 @@ class HybridRetriever:
             catalog=catalog,
             corrector=PinyinCorrector(vocabulary),
             checked_at=time.monotonic(),
+            documents=documents,
         )
 
-    def _rebuild_lexical(self, shop: str, collection: Any, manifest: dict[str, Any]) -> dict[str, Any]:
-        """The token cache is missing or stale (e.g. another host ingested): rebuild from Chroma."""
-        hits = self.index.get(collection)
+    def _rebuild_lexical(self, shop: str, hits: list[Hit], manifest: dict[str, Any]) -> dict[str, Any]:
+        """The token cache is missing or stale (e.g. another host ingested): rebuild from the
+        documents stored in Chroma."""
         catalog = [[h.metadata.get("product"), h.metadata.get("title", ""),
                     [a for a in str(h.metadata.get("aliases", "")).split("|") if a]]
                    for h in hits if h.metadata.get("kind") == "fact" and h.metadata.get("product")]
@@ -234,9 +250,7 @@ class HybridRetriever:
             ranked = pinned_ids + [i for i in ranked if i not in pinned_ids]
         ranked = ranked[:k]
 
-        # Texts and metadata for the final few only (dense candidates came without them).
-        hits = {h.id: h for h in self.index.get(state.collection, ranked)} if ranked else {}
-        results = [self._result(hits[i], scores[i]) for i in ranked if i in hits]
+        results = [self._result(hit, scores[hit.id]) for hit in state.get(ranked)]
         if vector is not None and (kinds is None or "approved" in kinds):
             # What agents approved for this intent (and product) comes right after the
             # product's facts: the shop's own best answer to such a question.

@@ -61,14 +61,17 @@ def add_words(words: Iterable[str]) -> None:
             jieba.add_word(word, freq=20000)
             _known_words.add(word)
         _tokenize_line.cache_clear()  # cached cuts predate the new words
+        _tokenize_block.cache_clear()
 
 
 def tokenize(text: str) -> list[str]:
     """Search-mode jieba tokens without stopwords and punctuation.
 
-    jieba cuts each line independently, so lines are tokenised one at a time through a
-    cache: product documents repeat many lines (storage, usage, origin), which makes
-    ingesting a large catalog several times faster.
+    jieba cuts each line independently, and within a line each run of word characters
+    (its `re_han_default` blocks) independently, so tokens are cached per line and per
+    block: product documents repeat many lines (storage, usage, origin) and, inside the
+    lines that differ (names, prices, stock), most blocks. Same tokens as cutting whole
+    lines, several times faster on a large catalog.
     """
     tokens: list[str] = []
     for line in text.lower().splitlines():
@@ -78,8 +81,17 @@ def tokenize(text: str) -> list[str]:
 
 @lru_cache(maxsize=200_000)
 def _tokenize_line(line: str) -> tuple[str, ...]:
+    out: list[str] = []
+    for block in jieba.re_han_default.split(line):
+        if block:
+            out.extend(_tokenize_block(block))
+    return tuple(out)
+
+
+@lru_cache(maxsize=200_000)
+def _tokenize_block(block: str) -> tuple[str, ...]:
     out = []
-    for token in jieba.lcut_for_search(line):
+    for token in jieba.lcut_for_search(block):
         token = token.strip()
         if token and token not in STOPWORDS and not _PUNCT.match(token):
             out.append(token)
@@ -115,8 +127,11 @@ class LexicalStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{shop}.", suffix=".tmp")
         try:
+            # dumps, then one write: json.dump streams through the pure-Python encoder,
+            # several times slower on a 20,000-product shop.
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(data, fh, ensure_ascii=False, separators=(",", ":"))
+                fh.write(text)
             os.replace(tmp, self.path(shop))
         except BaseException:
             Path(tmp).unlink(missing_ok=True)

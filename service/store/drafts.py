@@ -194,6 +194,12 @@ class DraftStore:
                     s.add(_record(idem, 200, body))
         except _Lost:
             return self._lost_race(draft_id, shops, idem, action)
+        except Conflict:
+            # PostgreSQL: this request's own retry may have committed between our two reads
+            # (no replay found, then the draft already approved): answer as it did.
+            if idem is not None and (seen := self.replay(idem)) is not None:
+                return seen
+            raise
         except IntegrityError:
             seen = self.replay(idem)
             if seen is None:
