@@ -1,0 +1,51 @@
+"""The golden gate `make test` runs: the offline drafter over both golden sets must not
+regress past the committed baselines (eval/baselines/), nor miss the issue's floors.
+
+After a deliberate change of the drafter, refresh a baseline with
+`huashu eval run eval/golden-demo.jsonl --save-baseline eval/baselines/golden-demo.offline.json`
+and say why in the commit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.config import get_settings
+from tests.conftest import DEMO_PACK, ROOT
+
+runner = CliRunner()
+KITCHEN_PACK = ROOT / "knowledge" / "kitchen-shop"
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("gate") / "data"
+
+
+@pytest.fixture
+def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("HUASHU_DATA_DIR", str(data_dir))
+    get_settings.cache_clear()
+    if not (data_dir / "chroma").exists():
+        for pack in (DEMO_PACK, KITCHEN_PACK):
+            assert runner.invoke(app, ["ingest", str(pack)]).exit_code == 0
+    yield data_dir  # type: ignore[misc]
+    get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("name", "floor"), [("golden-demo", 0.90), ("golden-kitchen", 0.80)])
+def test_offline_drafter_holds_its_baseline(env: Path, name: str, floor: float) -> None:
+    result = runner.invoke(app, [
+        "eval", "run", str(ROOT / "eval" / f"{name}.jsonl"),
+        "--baseline", str(ROOT / "eval" / "baselines" / f"{name}.offline.json"),
+        "--tolerances", str(ROOT / "eval" / "tolerances-ci.yaml"), "--json"])
+    assert result.exit_code == 0, result.output[-3000:]
+    report = json.loads(result.stdout)
+    aggregates = report["aggregates"]
+    assert aggregates["blocked_ready"] == 0 and aggregates["errors"] == 0
+    assert aggregates["check_pass_rate"] >= floor and aggregates["intent_accuracy"] >= floor
+    assert report["verdict"]["status"] == "pass"
