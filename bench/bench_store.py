@@ -230,7 +230,7 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=200)
     parser.add_argument("--engines", default="sqlite,postgres")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)
     work = Path(tempfile.mkdtemp(prefix="huashu-bench-store-"))
     try:
         lat = latency(work)

@@ -148,11 +148,10 @@ class DraftStore:
         if action not in ACTIONS:
             raise InvalidRequest(f"action: must be one of {', '.join(ACTIONS)}, got {action!r}")
         text, reason = _clean(action, text, reason)
-        if idem is not None and (seen := self.replay(idem)) is not None:
-            return seen
-
         check: tuple[str, list[dict[str, Any]]] | None = None
         if action == "edit":
+            if idem is not None and (seen := self.replay(idem)) is not None:
+                return seen  # a retried edit is not checked again
             # Checked before the transaction: it reads the index, which the lock needn't wait for.
             current = self.get(draft_id, shops, audit=False)
             if self.checker is not None:
@@ -181,9 +180,10 @@ class DraftStore:
                                  .values(version=expected + 1, **values).execution_options(synchronize_session=False))
                 if done.rowcount != 1:  # type: ignore[attr-defined]
                     raise _Lost()
-                s.expire(draft)
-                draft = s.get(Draft, draft_id)  # type: ignore[assignment]
-                assert draft is not None
+                # The row now holds `values`: say so on a detached copy rather than read it back.
+                s.expunge(draft)
+                for name, value in {**values, "version": expected + 1}.items():
+                    setattr(draft, name, value)
                 detail = {k: v for k, v in (("reason", reason), ("override", (override and action == "approve") or None),
                                            ("verdict", check[0] if check else None)) if v is not None}
                 s.add(AuditEntry(draft_id=draft_id, shop=draft.shop, action=action, actor=actor, agent=agent,
