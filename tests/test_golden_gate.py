@@ -49,3 +49,7 @@ def test_offline_drafter_holds_its_baseline(env: Path, name: str, floor: float) 
     assert aggregates["blocked_ready"] == 0 and aggregates["errors"] == 0
     assert aggregates["check_pass_rate"] >= floor and aggregates["intent_accuracy"] >= floor
     assert report["verdict"]["status"] == "pass"
+    # Issue 4: the offline drafter's replies to the golden sets raise no violation at all.
+    flagged = [(c["id"], cand["text"], cand["violations"]) for c in report["cases"] for cand in c["candidates"]
+               if cand["violations"]]
+    assert flagged == []
