@@ -31,6 +31,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_suggestions.py
 	$(BIN)/python bench/bench_llm.py
 	$(BIN)/python bench/bench_eval.py
+	$(BIN)/python bench/bench_intents.py
+	$(BIN)/python bench/bench_store.py
 
 eval-retrieval: $(STAMP)
 	$(BIN)/huashu ingest $(PACK)
