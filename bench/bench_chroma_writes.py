@@ -118,7 +118,7 @@ def main() -> None:
             ("ids + 256-d vectors", {"dim": 256}),
             ("ids + 1024-d vectors", {}),
             ("ids + 1024-d vectors + documents + metadata", {"documents": True, "metadata": "all"}),
-        ] + [(f"ids + 1024-d vectors + documents + metadata", {"documents": True, "metadata": "all", "batch": b})
+        ] + [("ids + 1024-d vectors + documents + metadata", {"documents": True, "metadata": "all", "batch": b})
              for b in (100, 5000)] + [("ids + 1024-d vectors", {"batch": b}) for b in (100, 5000)]
         for label, kwargs in cases:
             _, wall, used = write(work, corpus, n, **kwargs)

@@ -22,7 +22,6 @@ import asyncio
 import os
 import random
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -180,8 +179,8 @@ async def agents(base: str, own: list[list[str]], hot: list[str], actions: int,
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
         # Untimed warm-up: the first edit loads the shop's guardrails, the first approval
         # opens the approved-reply index (seconds, once per process).
-        (r := await http.post(f"/v1/drafts/{warm[0]}/edit", json={"text": EDITS[0]})).raise_for_status()
-        (r := await http.post(f"/v1/drafts/{warm[1]}/approve")).raise_for_status()
+        (await http.post(f"/v1/drafts/{warm[0]}/edit", json={"text": EDITS[0]})).raise_for_status()
+        (await http.post(f"/v1/drafts/{warm[1]}/approve")).raise_for_status()
         await asyncio.sleep(1.0)
         began = time.perf_counter()
         await asyncio.gather(*(agent(i, http) for i in range(len(own))))

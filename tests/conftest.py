@@ -12,13 +12,22 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.config import Settings
+from service.config import Settings, get_settings
 from service.container import Services
 from service.knowledge.ingest import ingest_pack
 from tests.fakes.openai_server import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PACK = ROOT / "knowledge" / "demo-shop"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """HUASHU_DATA_DIR for commands run through typer's runner, which read the environment."""
+    monkeypatch.setenv("HUASHU_DATA_DIR", str(tmp_path / "data"))
+    get_settings.cache_clear()
+    yield tmp_path / "data"
+    get_settings.cache_clear()
 
 
 @pytest.fixture(autouse=True)

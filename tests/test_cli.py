@@ -5,23 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.config import get_settings
 from tests.conftest import DEMO_PACK, ROOT
 from tests.packs import PRODUCTS_CSV, write_pack
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HUASHU_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield tmp_path / "data"  # type: ignore[misc]
-    get_settings.cache_clear()
 
 
 def test_help_has_examples() -> None:

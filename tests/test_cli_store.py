@@ -16,14 +16,6 @@ from tests.conftest import DEMO_PACK
 runner = CliRunner()
 
 
-@pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("HUASHU_DATA_DIR", str(tmp_path / "data"))
-    get_settings.cache_clear()
-    yield tmp_path / "data"  # type: ignore[misc]
-    get_settings.cache_clear()
-
-
 def run(*args: str) -> dict:  # type: ignore[type-arg]
     result = runner.invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output

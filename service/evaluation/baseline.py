@@ -9,7 +9,6 @@ read first. Both files are validated before a run starts: a broken gate must not
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ import yaml
 
 from service.config import REPO_DIR
 from service.errors import EvalInputError
+from service.evaluation.jsonl import read_json_file
 
 DEFAULT_TOLERANCES = REPO_DIR / "eval" / "tolerances.yaml"
 BASELINE_VERSION = 1
@@ -91,12 +91,7 @@ def baseline_data(aggregates: dict[str, Any], passed: dict[str, bool], failed_ch
 
 def load_baseline(path: Path) -> Baseline:
     """A saved baseline; EvalInputError (exit 2) names what is wrong with it."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise EvalInputError(f"{path}: no such baseline; save one with --save-baseline") from exc
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise EvalInputError(f"{path}: not a readable baseline: {exc}") from exc
+    data = read_json_file(path, "baseline", "save one with --save-baseline")
     if not isinstance(data, dict) or data.get("version") != BASELINE_VERSION:
         raise EvalInputError(f"{path}: not a huashu baseline (expected version {BASELINE_VERSION})")
     aggregates, cases = data.get("aggregates"), data.get("cases")

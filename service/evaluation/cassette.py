@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 
 from service.errors import EvalInputError
+from service.evaluation.jsonl import read_json_file
 
 VERSION = 1
 
@@ -59,12 +60,7 @@ class Cassette:
     @classmethod
     def load(cls, path: Path) -> Cassette:
         """A recorded cassette; EvalInputError when it is missing or not one."""
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise EvalInputError(f"{path}: no such cassette; record one with --record") from exc
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise EvalInputError(f"{path}: not a readable cassette: {exc}") from exc
+        data = read_json_file(path, "cassette", "record one with --record")
         if not isinstance(data, dict) or data.get("version") != VERSION \
                 or not isinstance(data.get("interactions"), dict):
             raise EvalInputError(f"{path}: not a huashu cassette (expected version {VERSION} and interactions)")

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from service.errors import HuashuError
+from service.errors import EvalInputError, HuashuError
 
 T = TypeVar("T")
 
@@ -35,3 +35,14 @@ def read_cases(path: Path, parse: Callable[[dict[str, Any], int], T],
             reason = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
             errors.append(f"{path.name}:{number}: {reason}")
     return cases, errors
+
+
+def read_json_file(path: Path, what: str, missing: str) -> Any:
+    """A JSON file an eval run needs (a baseline, a cassette): EvalInputError names the file
+    and says `missing` (how to make one) when it does not exist."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise EvalInputError(f"{path}: no such {what}; {missing}") from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise EvalInputError(f"{path}: not a readable {what}: {exc}") from exc

@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
+from service.errors import RuleError
 from service.guardrails.context import CheckContext
 from service.guardrails.models import CATEGORIES, CheckResult, Violation
-from service.guardrails.rules import DETECTORS, RuleError, RuleSpec
+from service.guardrails.rules import DETECTORS, RuleSpec
 from service.understanding.intents import BUILTIN_DIR
 
 RULES_DIR = BUILTIN_DIR / "rules"

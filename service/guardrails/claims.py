@@ -603,8 +603,8 @@ PER_PACK_A = re.compile(rf"(\d+(?:\.\d+)?)\s*{WEIGHT}\s*(一|每|1|/)\s*(小|大
 PER_PACK_B = re.compile(rf"(一|每|单)\s*(小|大)?{PACKAGE}(就)?(是|有|装|净含量)?(约|大约)?\s*{CN_NUM}\s*{WEIGHT}")
 SPEC_STRING = re.compile(rf"(\d+(?:\.\d+)?)\s*(g|克|ml|毫升)\s*[×xX*]\s*(\d+)\s*(小|大)?{PACKAGE}")
 COPULA_WEIGHT = re.compile(rf"(是|有|共|一共|总共|净含量|重)(就)?(约|大约)?\s*{CN_NUM}\s*{WEIGHT}(?![×xX*/一每\d])")
-COUNT_CLAIM = re.compile(rf"(?:(是|共|一共|总共)\s*(\d+|[一二两三四五六七八九十]+)\s*(小)?(袋|罐|瓶|包)装"
-                         rf"|(一|每)(盒|箱|套|礼盒)(是|有|装|共)?\s*(\d+|[一二两三四五六七八九十]+)\s*(小)?(袋|罐|瓶|包))")
+COUNT_CLAIM = re.compile(r"(?:(是|共|一共|总共)\s*(\d+|[一二两三四五六七八九十]+)\s*(小)?(袋|罐|瓶|包)装"
+                         r"|(一|每)(盒|箱|套|礼盒)(是|有|装|共)?\s*(\d+|[一二两三四五六七八九十]+)\s*(小)?(袋|罐|瓶|包))")
 PRICE_PER_UNIT = re.compile(rf"(\d+(?:\.\d+)?)\s*(元|块)(钱)?\s*(一|每|/|1)\s*(斤|公斤|千克|{PACKAGE[1:-1]})"
                             rf"|(一|每|单)\s*(斤|公斤|{PACKAGE[1:-1]})\s*(是|要|只要|才|卖)?\s*(\d+(?:\.\d+)?)\s*(元|块)")
 COUNTED = re.compile(rf"{CN_NUM}\s*(袋|罐|盒|瓶|件|包|份)")

@@ -14,7 +14,6 @@ from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.errors import RuleError
 from service.guardrails.context import CheckContext, ProductFacts
 from service.guardrails.lexicon import builtin_lexicon
 
