@@ -83,7 +83,7 @@ def test_recorded_run_used_the_llm_and_the_judge(recorded: tuple[dict[str, Any],
     assert cod["backend"] == "offline" and any("LLM unavailable" in n for n in cod["notes"])
     dispatch = next(c for c in cases if c["id"] == "dispatch-01")
     assert dispatch["reply"] == DRAFTS["什么时候发货"][0]["text"] and dispatch["passed"]
-    assert dispatch["model"] == "fake-chat" and dispatch["prompt_version"] == "draft-v1"
+    assert dispatch["model"] == "fake-chat" and dispatch["prompt_version"] == "draft-v2"
     assert dispatch["usage"] == {"prompt_tokens": 120, "completion_tokens": 40, "total_tokens": 160}
     assert dispatch["cost"] == pytest.approx((120 * 0.001 + 40 * 0.002) / 1000)
     assert dispatch["judge"] == {"helpfulness": 4, "tone": 5, "reason": "答到了点上", "error": None}

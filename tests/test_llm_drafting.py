@@ -47,7 +47,7 @@ def pipeline(shop: Services, fake: FakeOpenAI, retries: int = 0, read: float = 5
 def test_llm_candidates_with_citations_and_usage(shop: Services, fake_openai: FakeOpenAI) -> None:
     fake_openai.script("/chat/completions", completion(GOOD))
     s = pipeline(shop, fake_openai).suggest("demo-shop", BARGAIN, product="P003", n=3)
-    assert s.backend == "llm" and s.prompt_version == "draft-v1" and s.model == "fake-chat"
+    assert s.backend == "llm" and s.prompt_version == "draft-v2" and s.model == "fake-chat"
     assert [c.text for c in s.candidates][0].startswith("亲，这款特级袋装59.9元")
     assert s.candidates[0].citations[0]["source_id"] == "product:P003"
     assert s.candidates[2].escalate
