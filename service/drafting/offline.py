@@ -81,6 +81,13 @@ FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给�
 SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
 FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
+# Intents a bare "tell me more" (the opener's `alone` text) answers well.
+ALONE_INTENTS = {"greeting", "other", "complaint", "quality_issue", "logistics", "bad_review"}
+# Intents whose answer is a shop rule, not a product fact: a product clause that only
+# shares words with the message ("包邮吗" ~ a note on the parcel) answers nothing there.
+# Not order_change ("换成石墨灰") nor gift_request ("送刮刀吗"): those are about the product.
+RULE_INTENTS = {"bargain", "free_shipping_request", "shipping_time", "logistics", "payment",
+                "complaint", "bad_review", "off_topic_private", "thanks_farewell"}
 
 
 @dataclass
@@ -262,8 +269,15 @@ class OfflineDrafter:
         else:
             drafts += samples
             alone = fill(self.alone.get(opener, ""), values) if opener in self.alone else None
-            if alone and not samples:
+            if alone and not samples and u.intent in ALONE_INTENTS:
                 drafts.append(Draft(text=alone[0], style="composed"))
+            elif alone and not samples:
+                # "有没有货啊，急用": the question has its own answer; the opener goes before it.
+                first = next(iter(self._templates(u, values, product, policy)), None)
+                if first is not None:
+                    text = opener.format(**values) + re.sub(r"^(亲|您好亲)[，,～]?", "", first.text)
+                    drafts.append(Draft(text=text, style="composed", citations=first.citations,
+                                        escalate=first.escalate))
             if product is not None and u.intent in ("product_question", "stock"):
                 drafts += self._default_facts(values, product)
         templates = self._templates(u, values, product, policy)
@@ -302,7 +316,7 @@ class OfflineDrafter:
         if problem is not None:
             skip |= RETURN_TOPICS          # a problem is not a return without reason
             if problem.key in PROBLEM_KINDS_IN_TRANSIT:
-                skip |= {"delivery", "dispatch"}
+                skip |= {"delivery", "dispatch", "carrier"}   # "韵达一直没派送" asks no carrier
         if any(r.kind == "gift" for r in u.requests):
             skip |= {"exchange"}           # "赠品换成…" asks for another gift
         if any(p.key.startswith("gift") for p in declines):
@@ -322,7 +336,8 @@ class OfflineDrafter:
         pieces += declines
         if product is not None:
             # With a problem to settle or a request to decline, only the facts asked for are quoted.
-            facts = self.fact_answers.answer(question, product, values, unasked=problem is None and not declines)
+            unasked = problem is None and not declines and u.intent not in RULE_INTENTS
+            facts = self.fact_answers.answer(question, product, values, unasked=unasked)
             if not facts and previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None:
                 # "那5L的呢": the question asked before, about the product named now.
                 facts = self.fact_answers.answer(previous, product, values, unasked=False)
