@@ -313,6 +313,8 @@ class OfflineDrafter:
             skip |= {"invoice"}
         if any(p.key.startswith("speed") for p in declines):
             skip |= {"dispatch"}
+        if problem is not None or u.intent in ("return_exchange", "quality_issue"):
+            skip |= {"free_shipping", "remote_fee"}   # "运费谁出" of a return is its freight
         if problem is not None:
             skip |= RETURN_TOPICS          # a problem is not a return without reason
             if problem.key in PROBLEM_KINDS_IN_TRANSIT:
