@@ -383,7 +383,7 @@ class OfflineDrafter:
                     key = "text_photos_sent"
                 elif (u.elapsed_hours is not None and window is not None and u.elapsed_hours > window
                       and "warranty_repair" in values and not u.escalate):
-                    key = "text_warranty"
+                    key = "text_warranty_needs" if "warranty_needs" in values else "text_warranty"
                 elif "replace_days" in values and "claim_hours" not in values:
                     key = "text_replace"
                 elif "claim_window" in values:
@@ -397,7 +397,7 @@ class OfflineDrafter:
         stop = self.scripts.get("stop_use") or {}
         if self.stop_cue is None or not self.stop_cue.search(question):
             return None
-        appliance_cue = re.search(r"(冒烟|焦味|糊味|漏电|火花|漏水)", question)
+        appliance_cue = re.search(r"(冒烟|黑烟|焦味|糊味|烧焦|着火|起火|跳闸|短路|漏电|电到|麻手|火花|漏水)", question)
         verb = values.get("verb") or ("喝" if "喝" in question else "吃")
         if verb == "使用" or (product is None and appliance_cue):
             return Piece("stop", "appliance", str(stop["appliance"]))

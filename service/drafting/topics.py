@@ -18,6 +18,7 @@ from service.knowledge.models import Policy
 
 CARRIER_NAMES = re.compile(r"(顺丰|京东|中通|韵达|圆通|申通|邮政|EMS|极兔|德邦|百世)", re.IGNORECASE)
 OPENED = re.compile(r"(拆开|拆了|拆封|开封|打开|吃了|喝了|用了|用过|通电|开袋)")
+ASK_RETURN = re.compile(r"(能退|可以退|退吗|想退|退掉|不想要|不要了|无理由)")
 UNOPENED = re.compile(r"(没拆|未拆|没开封|未开封|没打开|未通电|没通电|没用过|没用)")
 SHIPPED = re.compile(r"((已经|已)(发货|发出|寄出)|发货了|发出了|寄出了)")
 PAY_NAMES = re.compile(r"(微信支付|微信|云闪付|支付宝|花呗|信用卡|储蓄卡|借记卡|银行卡|余额宝|PayPal|paypal|数字人民币)")
@@ -91,7 +92,13 @@ class Topics:
                 continue
             if topic.id == "invoice" and ({"invoice_rename", "warranty"} & ids):
                 continue
-            if topic.id == "no_reason_return" and ({"exchange", "return_freight", "cancel", "price_protection"} & ids):
+            if topic.id == "no_reason_return" and ({"exchange", "cancel", "price_protection"} & ids):
+                continue
+            # "不想要了 能退吗 运费谁出": the return answer names who pays the freight too.
+            asks_return = bool(ASK_RETURN.search(question))
+            if topic.id == "no_reason_return" and "return_freight" in ids and not asks_return:
+                continue
+            if topic.id == "return_freight" and "no_reason_return" in ids and asks_return:
                 continue
             if topic.id == "voltage" and "delivery_scope" in ids and not re.search(r"(110|电压|变压器|用)", question):
                 continue
@@ -141,6 +148,8 @@ class Topics:
             if "threshold" not in values:
                 text = f"{place.name}属于偏远地区，需要补{values['remote_fee']}元运费，下单时会自动算好。"
             return Piece("topic", topic.id, text, {"remote_fee", "threshold"})
+        if topic.id == "exchange" and "exchange_days" not in values:
+            return self._filled(topic, "text_via_return", values)
         if topic.id == "dispatch" and "same_day_cutoff" in values:
             return self._filled(topic, "text_cutoff", values)
         if topic.id == "installments" and "huabei_note" not in values:

@@ -272,7 +272,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
 def elapsed_hours(text: str) -> float | None:
     """How long ago the buyer received the goods, when the message says ("一个星期了")."""
     for m in ELAPSED.finditer(text):
-        if m.group(1) == "买" and not re.search(r"(收到|到货|用)", text):
+        # "买了三天" may not be since receipt; "买了快两年" is, near enough.
+        if m.group(1) == "买" and m.group(7) in ("小时", "天") and not re.search(r"(收到|到货|用)", text):
             continue
         amount = _number(m.group(4)) if m.group(4) else 1.0
         if amount is not None:
