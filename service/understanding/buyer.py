@@ -171,7 +171,7 @@ UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜
 # Paying for a review or threatening one for money: nobody may approve it, however asked.
 REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
                           r"(好评|差评|中评|追评|晒图)[^。！？]{0,10}(返现|红包|返|补偿|多送|送点))")
-QUALITY_WORDS = re.compile(r"(质量|坏|霉|虫|变质|异味|哈喇|漏|破|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
+QUALITY_WORDS = re.compile(r"(质量|坏|霉|异响|刺耳|噪音|虫|变质|异味|哈喇|漏|破|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
                            r"少发|漏发|发错|不亮|不加热|不转|有问题)")
 
 
@@ -382,6 +382,9 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
     if hours is None and (bare := BARE_ELAPSED.match(last.strip())):
         # "20多天了", answering "收到多久了": the time since receipt.
         hours = (_number(bare.group(2)) or 1.0) * UNIT_HOURS[bare.group(5)]
+    if hours is None:
+        # "用了一个月" told earlier in the chat is still the time since receipt.
+        hours = next((h for m in reversed(messages[:-1]) if (h := elapsed_hours(m)) is not None), None)
     # The problem may have been told in the buyer's message before ("坏了" … "20多天了").
     claim = last if QUALITY_WORDS.search(last) or len(messages) < 2 else f"{messages[-2]} {last}"
     if (late := late_claim(claim, policy, hours)) is not None:
