@@ -61,6 +61,15 @@ def without_name(question: str, product: ProductFacts | None) -> str:
     return question
 
 
+PART = re.compile(r"[\s，,。？?！!、]+")
+
+
+def parts(question: str) -> list[str]:
+    """The separate questions of a message ("冲奶调几度 能一直保温吗"), when it has several."""
+    found = [p for p in PART.split(question) if len(p) >= 3]
+    return found if len(found) > 1 else []
+
+
 class FactAnswerer:
     def __init__(self, scripts: dict[str, Any]) -> None:
         self.columns = [FactColumn(str(c["label"]), re.compile(str(c["cue"]), re.IGNORECASE), str(c.get("text", "")),
@@ -140,11 +149,30 @@ class FactAnswerer:
         if ranked and ranked[0][0] >= needed and not any(ranked[0][2] in p.text for p in pieces):
             pieces = strong
             top, label, clause = ranked[0]
-            text = f"{values.get('item', '这款')}{'' if clause.startswith(('是', '有', '为')) else '：'}{clause}"
-            piece = self._piece("clue", self.names.get(label, label), sentence(text), {"item"}, product, clause)
-            piece.score = top
-            pieces.append(piece)
+            pieces.append(self._clue(label, clause, top, product, values))
+            # "炖燕窝要多久 三个胆能一起炖吗": a second question in the message gets its own
+            # clause, when one fits it clearly and the first does not.
+            chosen = grams(clause)
+            for part in parts(asking):
+                part_grams = grams(part + " " + " ".join(w for key, words in self.synonyms.items()
+                                                         if key in part for w in words))
+                first = sum(scorer.weight(x) for x in part_grams & chosen)
+                fit = max(((sum(scorer.weight(x) for x in part_grams & g), lab, c) for lab, c, g in weighted
+                           if lab not in answered and c != clause), key=lambda t: t[0], default=None)
+                if (fit is not None and fit[0] >= MIN_MATCH * 1.5 and fit[0] > first * 1.2
+                        and not any(fit[2] in p.text for p in pieces)):
+                    pieces.append(self._clue(fit[1], fit[2], fit[0], product, values, named=False))
+                    break
         return pieces
+
+    def _clue(self, label: str, clause: str, score: float, product: ProductFacts,
+              values: dict[str, str], named: bool = True) -> Piece:
+        """A clause quoted for its words; the second one of a reply goes without the name."""
+        text = (f"{values.get('item', '这款')}{'' if clause.startswith(('是', '有', '为')) else '：'}{clause}"
+                if named else clause)
+        piece = self._piece("clue", self.names.get(label, label), sentence(text), {"item"}, product, clause)
+        piece.score = score
+        return piece
 
     def _stock(self, product: ProductFacts, values: dict[str, str], lines: list[tuple[str, str]]) -> list[Piece]:
         key = "stock_out" if product.stock == 0 else "stock_in"
