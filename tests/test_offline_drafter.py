@@ -238,3 +238,54 @@ def test_never_escalated_however_asked(two_shops: Services, shop: str) -> None:
         text, escalate = top(two_shops, shop, *history)
         assert not escalate, history
         assert not re.search(r"(微信号|返现给您|保证今天)", text)
+
+
+def test_replacement_asked_after_the_window_counts_the_time_told_before(two_shops: Services) -> None:
+    # The time since receipt comes two messages earlier; the demand for a new unit is last.
+    text, escalate = top(two_shops, "kitchen-shop", "榨汁杯用了四十天，刀座有异响",
+                         "亲，抱歉！超过15天、保修期内可以免费修。", "不想修了，换台新的给我", product="K02")
+    assert escalate and "店长" in text
+
+
+def test_warranty_reply_says_what_the_warranty_needs(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "电饭煲买了一年多了不加热了，保修卡找不到了还能修吗",
+                         product="K04")
+    assert not escalate
+    assert "维修" in text and "订单号" in text
+    assert "丢件" not in text and "补发" not in text      # a lost card is no lost parcel
+
+
+def test_stalled_parcel_is_checked_with_the_courier(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "韵达三天没派送了，帮我催催")
+    assert re.search(r"(联系快递|核实)", text)
+    assert "默认发" not in text                           # naming the courier asks no carrier
+    text, _ = top(two_shops, "kitchen-shop", "物流写着签收了，我家里根本没拿到")
+    assert "核实" in text
+
+
+def test_electrical_danger_says_stop_using_first(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "水壶一插电家里空开就跳闸")
+    assert "停止使用" in text and "拔掉电源" in text
+    assert text.index("停止使用") < text.index("照片")
+
+
+def test_return_with_its_freight_question_gets_the_window_and_the_payer(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "空气炸锅没拆过，不想要了能退吗？邮费谁付", product="K05")
+    assert "7天" in text and "您承担" in text
+    assert "包邮" not in text                             # not a free-shipping question
+
+
+def test_exchange_without_an_exchange_window_is_a_return_and_a_new_order(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "想把珍珠白换成石墨灰，还没开封，可以换吗", product="K04")
+    assert "无理由退货" in text and "重新拍" in text
+
+
+def test_two_questions_in_one_message_get_a_fact_each(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "泡绿茶调几度合适 水烧开能一直保温吗", product="K08")
+    first, second = text.split("。")[:2]
+    assert "80℃" in first and "保温" in second
+
+
+def test_rule_questions_quote_no_product_clause_for_shared_words(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "电饭煲有送什么东西吗", product="K03")
+    assert "刮刀" in text and "饭勺" not in text          # the gift list, not the box contents

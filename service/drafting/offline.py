@@ -368,7 +368,7 @@ class OfflineDrafter:
             if m is None:
                 continue
             if self.doubt is not None and self.doubt.search(question) and pid == "defect" and not re.search(
-                    r"(怎么处理|怎么办|退|换|赔)", question + photos):
+                    r"(怎么处理|怎么办|退|换|赔|修)", question + photos):
                 return None
             key = "text"
             if HYPOTHETICAL.search(question[:m.start()]) and pid == "defect" and "text_hypo" in spec:
