@@ -289,3 +289,16 @@ def test_two_questions_in_one_message_get_a_fact_each(two_shops: Services) -> No
 def test_rule_questions_quote_no_product_clause_for_shared_words(two_shops: Services) -> None:
     text, _ = top(two_shops, "kitchen-shop", "电饭煲有送什么东西吗", product="K03")
     assert "刮刀" in text and "饭勺" not in text          # the gift list, not the box contents
+
+
+def test_fault_code_is_explained_before_any_remedy(two_shops: Services) -> None:
+    # "破壁鸡" is a homophone typo of the product's name: it still resolves.
+    s = suggest(two_shops, "kitchen-shop", "破壁鸡一直报E3 按哪个键都不动")
+    assert s.understanding is not None and s.understanding.product == "K01"
+    text = s.candidates[0].text
+    assert "E3" in text and "MIN" in text
+    assert "换新" not in text                          # a code to explain, not yet a defect
+    # Tried what the code says and it still fails: now it is a defect.
+    text, _ = top(two_shops, "kitchen-shop", "显示E1", "亲，E1是杯体没放到位，重新放好试试。",
+                  "放好了还是不行，还是E1", product="K01")
+    assert re.search(r"(换新|退货|维修)", text)

@@ -60,6 +60,8 @@ CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
 # A price seen elsewhere ("别家才49", "外面便宜"): answered with what this product is.
 COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
 PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped"}
+FAULT_CODE = re.compile(r"(?<![A-Za-z])[Ee][- ]?\d{1,2}(?!\d)|故障码|报错代码|错误码")
+RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行)")
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
 # A complaint in the buyer's words, whatever the intent it was classified as.
 COMPLAINT = re.compile(r"(投诉|差劲|太差|失望|垃圾|骗子|骗人|坑人|坑爹|黑店|破(东西|玩意|电器|店|烂)|什么(东西|服务|玩意)|气死|"
@@ -363,10 +365,17 @@ class OfflineDrafter:
         `photos` is the follow-up that may say the photos were sent."""
         if u.injection:
             return None
+        # "放好了还是E1": the fix the code asks for was tried; the code is now a defect.
+        retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question))
         for pid, cue, spec in self.problems:
             m = next((m for m in cue.finditer(question) if not _negated(question, m.start())), None)
+            if m is None and pid == "defect" and retried_code:
+                m = FAULT_CODE.search(question)
             if m is None:
                 continue
+            if pid == "defect" and FAULT_CODE.search(question) and not retried_code and not re.search(
+                    r"(怎么处理|怎么办|退|换|赔|修)", question + photos):
+                return None    # "显示E1": what the code means comes first, from the product's facts
             if self.doubt is not None and self.doubt.search(question) and pid == "defect" and not re.search(
                     r"(怎么处理|怎么办|退|换|赔|修)", question + photos):
                 return None

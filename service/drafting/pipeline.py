@@ -100,7 +100,8 @@ class SuggestionPipeline:
 
         facts = self.guardrails.product_facts(shop, product) if product else None
         u = understand(buyer, policy, catalog=state.catalog, product=product,
-                       price=facts.price if facts else None, history=history, shop=state.shop)
+                       price=facts.price if facts else None, history=history, shop=state.shop,
+                       correct=state.corrector.correct)
         if facts is None and u.product:
             facts = self.guardrails.product_facts(shop, u.product)
             u = understand(buyer, policy, catalog=state.catalog, product=u.product,

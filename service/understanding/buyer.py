@@ -8,6 +8,7 @@ its script by it, and either must hand a request beyond authority to the supervi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -355,12 +356,14 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
                product: str | None = None, price: float | None = None,
                classifier: IntentClassifier | None = None,
                history: list[dict[str, str]] | None = None,
-               shop: dict[str, object] | None = None) -> Understanding:
+               shop: dict[str, object] | None = None,
+               correct: Callable[[str], str] | None = None) -> Understanding:
     """`messages` are the buyer's messages, oldest first; the last one is answered.
     `catalog` (a retrieval Catalog) resolves products named in the text when none is given.
     `history` is the whole conversation (both roles, ending with the last message): with it
     a request repeated after the agent declined goes to the supervisor. `shop` is shop.yaml
-    (fields beyond the policy, such as who approves special invoices)."""
+    (fields beyond the policy, such as who approves special invoices). `correct` fixes
+    homophone typos against the shop's words ("破壁鸡"), tried when a message names no product."""
     last = messages[-1] if messages else ""
     # Earlier messages are context: a bare "那这个呢" follows the conversation.
     result = (classifier or default_classifier()).classify(last, context=messages[:-1])
@@ -370,6 +373,8 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
 
         for message in reversed(messages):
             products = catalog.resolve(message, tokenize(message))  # type: ignore[attr-defined]
+            if not products and correct is not None and (fixed := correct(message)) != message:
+                products = catalog.resolve(fixed, tokenize(fixed))  # type: ignore[attr-defined]
             if products:
                 break
     turns = history if history else [{"role": "buyer", "text": m} for m in messages]
