@@ -302,3 +302,10 @@ def test_fault_code_is_explained_before_any_remedy(two_shops: Services) -> None:
     text, _ = top(two_shops, "kitchen-shop", "显示E1", "亲，E1是杯体没放到位，重新放好试试。",
                   "放好了还是不行，还是E1", product="K01")
     assert re.search(r"(换新|退货|维修)", text)
+
+
+def test_rounding_down_asked_again_after_a_decline_goes_to_the_manager(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "359的电饭煲抹掉9块吧", "亲，价格是统一定好的，小灶改不了哦。",
+                         "就9块钱也抹不了啊 你帮我想想办法", product="K04")
+    assert escalate and "店长" in text
+    assert "已改价" not in text and "350" not in text
