@@ -30,7 +30,7 @@ import yaml
 from service.drafting import samples as shop_samples
 from service.drafting.facts import FactAnswerer, name_words
 from service.drafting.pieces import Piece, fill, sentence
-from service.drafting.topics import Topics
+from service.drafting.topics import SHIPPED, Topics
 from service.guardrails.context import ProductFacts
 from service.knowledge.models import Policy
 from service.understanding.buyer import Understanding, gift_named
@@ -79,7 +79,7 @@ STRONG_SAMPLE = 14.0  # a sample this good goes first when the facts found only 
 # "选3L还是5L", "推荐一款": the shop's advice on choosing beats a fact that shares a word.
 PICKING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个[^，。！？]{0,4}好|买哪|选哪|哪一款|哪种|怎么选|选多大)")
 # Follow-ups about a problem already told ("拍了，你看怎么处理吧") are answered with its remedy.
-FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给个说法|拍了|照片|图片|视频|到底|不行就|你看)")
+FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给个说法|拍了|照片|图片|视频|到底|不行就|你看|还能修|能修吗|还保修|保修吗|能换吗|能退吗)")
 SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
 FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
@@ -249,7 +249,8 @@ class OfflineDrafter:
         previous = buyer[-2] if len(buyer) > 1 else ""
         drafts: list[Draft] = self._approved(u, retrieved)
 
-        pieces = self._pieces(u, question, previous, buyer, values, shop, policy, product)
+        agent_last = next((t["text"] for t in reversed(turns) if t["role"] == "agent"), "")
+        pieces = self._pieces(u, question, previous, buyer, values, shop, policy, product, agent_last)
         # Choosing between products, their names are the topic: they count in full.
         names = name_words(product) if product is not None and not PICKING.search(question) else None
         fitting = shop_samples.pick(question, " ".join(buyer[:-1]), u.intent, retrieved, policy, u.product,
@@ -297,7 +298,7 @@ class OfflineDrafter:
 
     def _pieces(self, u: Understanding, question: str, previous: str, buyer: list[str],
                 values: dict[str, str], shop: dict[str, Any], policy: Policy,
-                product: ProductFacts | None) -> list[Piece]:
+                product: ProductFacts | None, agent_last: str = "") -> list[Piece]:
         pieces: list[Piece] = []
         problem = self._problem(u, question, values)
         if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY):
@@ -333,7 +334,7 @@ class OfflineDrafter:
         if any(p.key == "address" for p in echoes):
             skip |= {"address_change"}
         topics = self.topics.answer(question, previous, u.intent, list(reversed(buyer)), values, shop, policy,
-                                    skip, u.elapsed_hours)
+                                    skip, u.elapsed_hours, shipped=bool(SHIPPED.search(agent_last)))
         if any(p.key == "review_incentive" for p in topics):
             # "改了差评再多送点": the request is the bribe the reply declines.
             declines = [p for p in declines if not p.key.startswith(("gift", "discount", "compensation"))]
@@ -450,6 +451,9 @@ class OfflineDrafter:
                 add("compensation_injection" if u.injection else "compensation")
             elif r.kind == "speed":
                 add("speed_cutoff" if "same_day_cutoff" in values else "speed")
+                faster = self.topics.faster_option(policy)
+                if faster and not re.search(r"(顺丰|京东|EMS|中通|韵达|圆通|申通)", question):
+                    out.append(Piece("decline", "speed_faster", sentence(faster), {"carriers"}))
             elif r.kind in ("bulk", "late_claim", "special_invoice"):
                 add(r.kind)
         if any(r.kind == "compensation" and r.allowed for r in u.requests) and not u.injection:

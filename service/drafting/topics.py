@@ -20,6 +20,8 @@ CARRIER_NAMES = re.compile(r"(顺丰|京东|中通|韵达|圆通|申通|邮政|E
 OPENED = re.compile(r"(拆开|拆了|拆封|开封|打开|吃了|喝了|用了|用过|通电|开袋)")
 ASK_RETURN = re.compile(r"(能退|可以退|退吗|想退|退掉|不想要|不要了|无理由)")
 UNOPENED = re.compile(r"(没拆|未拆|没开封|未开封|没打开|未通电|没通电|没用过|没用)")
+RECEIVED = re.compile(r"(收到|签收|到货|到手|拆开|拆封)")
+COLOUR = re.compile(r"(换成|改成|换|改)([\u4e00-\u9fff]{1,3}色)")
 SHIPPED = re.compile(r"((已经|已)(发货|发出|寄出)|发货了|发出了|寄出了)")
 PAY_NAMES = re.compile(r"(微信支付|微信|云闪付|支付宝|花呗|信用卡|储蓄卡|借记卡|银行卡|余额宝|PayPal|paypal|数字人民币)")
 
@@ -77,9 +79,10 @@ class Topics:
 
     def answer(self, question: str, previous: str, intent: str, buyer_texts: list[str], values: dict[str, str],
                shop: dict[str, Any], policy: Policy, skip: set[str],
-               elapsed_hours: float | None = None) -> list[Piece]:
+               elapsed_hours: float | None = None, shipped: bool = False) -> list[Piece]:
         """Pieces for the topics asked, in the order of `topics`; `skip` names topics already
-        answered by another piece (a decline that states the remote surcharge)."""
+        answered by another piece (a decline that states the remote surcharge). `shipped`:
+        the agent already said the parcel is on its way."""
         place = self.place(buyer_texts, shop, policy)
         asked = [t for t in self.asked(question, previous, intent) if t.id not in skip
                  and not (t.id == "remote_fee" and (place is None or place.kind != "remote"))]
@@ -125,7 +128,9 @@ class Topics:
                 if piece is not None:
                     pieces.append(piece)
                 continue
-            if topic.id == "address_change" and SHIPPED.search(question):
+            if topic.id == "exchange" and "order_edit" in ids and not RECEIVED.search(question):
+                continue   # "刚拍的能换成黑色吗": the order is changed, nothing is sent back
+            if topic.id == "address_change" and (shipped or SHIPPED.search(question)):
                 piece = self._filled(topic, "text_shipped", values)
                 if piece is not None:
                     pieces.append(piece)
@@ -148,6 +153,8 @@ class Topics:
             if "threshold" not in values:
                 text = f"{place.name}属于偏远地区，需要补{values['remote_fee']}元运费，下单时会自动算好。"
             return Piece("topic", topic.id, text, {"remote_fee", "threshold"})
+        if topic.id == "order_edit" and (colour := COLOUR.search(question)):
+            return self._filled(topic, "text_colour", {**values, "colour": colour.group(2)})
         if topic.id == "exchange" and "exchange_days" not in values:
             return self._filled(topic, "text_via_return", values)
         if topic.id == "dispatch" and "same_day_cutoff" in values:
@@ -180,9 +187,8 @@ class Topics:
                           {**values, "place": place.name, "province": place.province})
         return Piece("topic", "delivery", filled[0], filled[1]) if filled else None
 
-    def _carrier(self, question: str, values: dict[str, str], policy: Policy) -> Piece | None:
-        if not policy.carriers:
-            return None
+    def _entries(self, policy: Policy) -> list[tuple[str, str]]:
+        """The shop's carriers with the surcharge each costs ("" for none), the default first."""
         extra = policy.model_extra or {}
         keys = {str(k): str(v) for k, v in (self.carriers.get("surcharge_keys") or {}).items()}
 
@@ -196,7 +202,20 @@ class Topics:
                     return f"{value:g}"
             return ""
 
-        entries = [(re.sub(r"[（(].*?[)）]", "", c).strip(), surcharge(c)) for c in policy.carriers]
+        return [(re.sub(r"[（(].*?[)）]", "", c).strip(), surcharge(c)) for c in policy.carriers]
+
+    def faster_option(self, policy: Policy) -> str | None:
+        """"能加急吗": the carrier the buyer may pay extra for, as a clause, if the shop has one."""
+        entries = self._entries(policy) if policy.carriers else []
+        alt = next(((n, s) for n, s in entries[1:] if s), None)
+        if alt is None or not self.carriers.get("faster"):
+            return None
+        return str(self.carriers["faster"]).format(surcharge=alt[1], alt_carrier=alt[0])
+
+    def _carrier(self, question: str, values: dict[str, str], policy: Policy) -> Piece | None:
+        if not policy.carriers:
+            return None
+        entries = self._entries(policy)
         default = entries[0][0]
         alt = next(((n, s) for n, s in entries[1:] if s), None)
         m = CARRIER_NAMES.search(question)
