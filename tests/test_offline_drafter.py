@@ -97,7 +97,8 @@ def test_templates_name_only_slots_the_drafter_fills() -> None:
               "warranty_repair", "not_covered", "warranty_needs", "price_protection_days",
               "price_protection_excludes", "same_day_cutoff", "delivery_scope", "voltage_note", "certification",
               "huabei_note", "auto_close_hours", "invoice_type", "invoice_how", "invoice_within",
-              "special_invoice", "platform", "region", "place", "province", "chosen", "asked", "restock", "value"}
+              "special_invoice", "platform", "region", "place", "province", "chosen", "asked", "restock", "value",
+                  "colour"}
     used = {name for t in _templates(builtin_scripts()) for _, name, _, _ in string.Formatter().parse(t) if name}
     assert used <= known, used - known
 

@@ -311,7 +311,7 @@ def _declined_before(kind: str, history: list[dict[str, str]], policy: Policy, p
     asked = False
     for turn in history[:-1]:
         if turn["role"] == "buyer":
-            kinds = {r.kind for r in requests_in(turn["text"], policy, price, empty, shop=shop)}
+            kinds = {r.kind for r in requests_in(turn["text"], policy, price, empty, shop=shop) if not r.allowed}
             asked = asked or kind in kinds
         elif asked and REFUSAL.search(turn["text"]):
             return True
