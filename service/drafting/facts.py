@@ -21,6 +21,8 @@ NOT_ANSWERS = frozenset({"价格", "又称", "库存", "品类", "商品编号"}
 BLANK = frozenset({"否", "无", "没有", "-", "/", "—", "N/A", "不适用"})  # a column saying "none"
 ALTERNATIVE = re.compile(r"(着急的话|可以先买|可以看|可以选|有现货)")
 RESTOCK = re.compile(r"(补货|到货|恢复|上架|有货)")
+CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
+CODE_BONUS = 10.0       # a clause naming the fault code asked about wins over shared words
 MAX_QUOTE = 60          # characters of one fact quoted in a chat reply
 MIN_MATCH = 2.4         # what a clause must share with the question to be quoted unasked
 NAME_WEIGHT = 0.3       # words of the product's name left in the question
@@ -98,8 +100,12 @@ class FactAnswerer:
         weighted = [(label, c, grams(c)) for label, v in lines if label not in NOT_ANSWERS for c in clauses(v)]
         scorer = Scorer(g for _, _, g in weighted)
 
+        # A fault code the message names ("跳E1") picks the clause that explains it.
+        codes = {c.lower() for c in CODE.findall(question)}
+
         def score(g: frozenset[str]) -> float:
-            return sum(scorer.weight(x) * (NAME_WEIGHT if x in named else 1.0) for x in query & g)
+            bonus = CODE_BONUS if codes and codes & g else 0.0
+            return bonus + sum(scorer.weight(x) * (NAME_WEIGHT if x in named else 1.0) for x in query & g)
 
         pieces: list[Piece] = []
         answered: set[str] = set()

@@ -65,7 +65,7 @@ RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|�
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
 # A complaint in the buyer's words, whatever the intent it was classified as.
 COMPLAINT = re.compile(r"(投诉|差劲|太差|失望|垃圾|骗子|骗人|坑人|坑爹|黑店|破(东西|玩意|电器|店|烂)|什么(东西|服务|玩意)|气死|"
-                       r"无语|恶心|退钱|给个说法|态度(差|太)|耍我|忽悠)")
+                       r"无语|恶心|退钱|给个说法|态度(差|太)|耍我|忽悠|sb|SB|傻逼|傻b|煞笔|智障|脑残)")
 NEGATIVE_REVIEW = re.compile(r"(差评|中评|不满意|失望|生气|不好|太差|垃圾|看着办|投诉|烦)")
 ADDRESS_CUE = re.compile(r"(改成|新地址|地址是|地址改|寄到|收货地址)")
 ADDRESS_TOKEN = re.compile(r"(省|市|区|县|镇|乡|路|街|巷|村|小区|号楼|栋|单元|室)")
