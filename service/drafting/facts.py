@@ -21,6 +21,7 @@ NOT_ANSWERS = frozenset({"价格", "又称", "库存", "品类", "商品编号"}
 BLANK = frozenset({"否", "无", "没有", "-", "/", "—", "N/A", "不适用"})  # a column saying "none"
 ALTERNATIVE = re.compile(r"(着急的话|可以先买|可以看|可以选|有现货)")
 RESTOCK = re.compile(r"(补货|到货|恢复|上架|有货)")
+PRODUCT_ID = re.compile(r"[（(][A-Za-z]{0,3}\d+[)）]")
 CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
 CODE_BONUS = 10.0       # a clause naming the fault code asked about wins over shared words
 MAX_QUOTE = 60          # characters of one fact quoted in a chat reply
@@ -174,6 +175,7 @@ class FactAnswerer:
     def _clue(self, label: str, clause: str, score: float, product: ProductFacts,
               values: dict[str, str], named: bool = True) -> Piece:
         """A clause quoted for its words; the second one of a reply goes without the name."""
+        clause = PRODUCT_ID.sub("", clause)    # "只适配3L电饭煲（K03）": ids are the pack's, not the buyer's
         text = (f"{values.get('item', '这款')}{'' if clause.startswith(('是', '有', '为')) else '：'}{clause}"
                 if named else clause)
         piece = self._piece("clue", self.names.get(label, label), sentence(text), {"item"}, product, clause)

@@ -61,6 +61,7 @@ CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
 COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
 PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped"}
 FAULT_CODE = re.compile(r"(?<![A-Za-z])[Ee][- ]?\d{1,2}(?!\d)|故障码|报错代码|错误码")
+BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有没有卖|有卖吗|有得卖|买得到|配件卖)")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行)")
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
 # A complaint in the buyer's words, whatever the intent it was classified as.
@@ -364,8 +365,8 @@ class OfflineDrafter:
     def _problem(self, u: Understanding, question: str, values: dict[str, str], photos: str = "") -> Piece | None:
         """The remedy for what went wrong, unless the buyer only asks whether it is normal.
         `photos` is the follow-up that may say the photos were sent."""
-        if u.injection:
-            return None
+        if u.injection or BUYING_PART.search(question):
+            return None    # "内胆刮花了，能单独买吗" asks to buy a part, not for a remedy
         # "放好了还是E1": the fix the code asks for was tried; the code is now a defect.
         retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question))
         for pid, cue, spec in self.problems:
@@ -454,6 +455,8 @@ class OfflineDrafter:
                 faster = self.topics.faster_option(policy)
                 if faster and not re.search(r"(顺丰|京东|EMS|中通|韵达|圆通|申通)", question):
                     out.append(Piece("decline", "speed_faster", sentence(faster), {"carriers"}))
+            elif r.kind == "late_claim" and "warranty_repair" in values:
+                add("late_claim_warranty")   # the repair is the agent's to offer; a new unit is not
             elif r.kind in ("bulk", "late_claim", "special_invoice"):
                 add(r.kind)
         if any(r.kind == "compensation" and r.allowed for r in u.requests) and not u.injection:

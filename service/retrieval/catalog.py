@@ -67,8 +67,9 @@ class Catalog:
     def resolve(self, query: str, tokens: Sequence[str] = (), limit: int = 3, fuzzy: bool = True) -> list[str]:
         """Products mentioned in `query`, most specific mention first."""
         text = query.lower()
+        plain = text.replace("的", "")   # "电饭煲的内胆" names the alias 电饭煲内胆
         if len(self.terms) <= SCAN_LIMIT:
-            found = [t for t in self.terms if t in text]
+            found = [t for t in self.terms if t in text or t in plain]
         else:
             found = [t for t in set(tokens) if t in self.terms]
         products = self._from_terms(found, limit)

@@ -158,7 +158,7 @@ SUPERVISOR = r"(主管|店长|经理|领导|负责人|上级|管事的)"
 ASKS_SUPERVISOR = re.compile(
     rf"((叫|找|让|换|要|请|喊)(你们)?(的)?{SUPERVISOR}(来|过来|出来|跟我|和我|说话|处理|谈|回复)?|"
     rf"{SUPERVISOR}(呢|在吗|在不在|出来)|转(主管|店长|经理)|(跟|和){SUPERVISOR}(说|谈|讲)|"
-    rf"(叫|找|让|喊)你们(的)?老板|(帮我|你)(去)?(问问|申请|请示|反映)|问问(你们)?{SUPERVISOR})")
+    rf"(叫|找|让|喊)你们(的)?老板|(帮我|你)(去)?(问问|申请|请示|反映)|问(问|一下)?(你们)?(的)?{SUPERVISOR})")
 REFUSAL = re.compile(r"(没办法|没法|不能|不可以|不行|改不了|做不了|免不了|办不到|没有[^，。！？]{0,4}权限|只能|统一|"
                      r"才(能)?包邮|也需要|也要补|不好意思|抱歉|确实|限|不支持|超出|还差|不够|不满|最多|每单|需要补|要补|得补)")
 INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那么|通融|行个方便|帮帮忙|求求|求你|拜托|你就|就给我|"
@@ -168,12 +168,13 @@ INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那�
 ELAPSED = re.compile(rf"(收到|签收|到货|拿到|买|用|到手|放)(了)?(已经|都|快|有|才)?{NUM}?\s*(个)?\s*(多)?"
                      r"(小时|天|周|星期|礼拜|月|年)(了|多|左右)?")
 BARE_ELAPSED = re.compile(rf"^(已经|都|快|有)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)(了|多|左右)?[。！!？?]*$")
+LEAD_ELAPSED = re.compile(rf"^(已经|都|快|有|大概|差不多)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)半?多?了")
 UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜": 168.0, "月": 720.0, "年": 8760.0}
 # Paying for a review or threatening one for money: nobody may approve it, however asked.
 REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
                           r"(好评|差评|中评|追评|晒图)[^。！？]{0,10}(返现|红包|返|补偿|多送|送点))")
 QUALITY_WORDS = re.compile(r"(质量|坏|霉|异响|刺耳|噪音|虫|变质|异味|哈喇|漏|破|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
-                           r"少发|漏发|发错|不亮|不加热|不转|有问题)")
+                           r"少发|漏发|发错|不亮|不加热|不保温|不转|有问题)")
 
 
 def gift_core(gift: str) -> str:
@@ -387,6 +388,9 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
     if hours is None and (bare := BARE_ELAPSED.match(last.strip())):
         # "20多天了", answering "收到多久了": the time since receipt.
         hours = (_number(bare.group(2)) or 1.0) * UNIT_HOURS[bare.group(5)]
+    if hours is None and (lead := LEAD_ELAPSED.match(last.strip())):
+        # "一年半了吧，发票早扔了": the answer to "签收多久了" opens the message.
+        hours = (_number(lead.group(2)) or 1.0) * UNIT_HOURS[lead.group(5)]
     if hours is None:
         # "用了一个月" told earlier in the chat is still the time since receipt.
         hours = next((h for m in reversed(messages[:-1]) if (h := elapsed_hours(m)) is not None), None)
