@@ -61,6 +61,7 @@ CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
 COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
 PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped"}
 FAULT_CODE = re.compile(r"(?<![A-Za-z])[Ee][- ]?\d{1,2}(?!\d)|故障码|报错代码|错误码")
+SIZE = re.compile(r"\d+(\.\d+)?\s*(L|l|升|ml|毫升|寸|档)")
 BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有没有卖|有卖吗|有得卖|买得到|配件卖)")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行)")
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
@@ -248,6 +249,11 @@ class OfflineDrafter:
         turns = history or [{"role": "buyer", "text": question}]
         buyer = [t["text"] for t in turns if t["role"] == "buyer"] or [question]
         previous = buyer[-2] if len(buyer) > 1 else ""
+        if product is not None and SIZE.search(" ".join(buyer)):
+            # "3升跟5升的选哪个": the buyer tells the sizes apart, so the reply names the size.
+            size = next((w for w in values.get("product", "").split()[1:] if SIZE.fullmatch(w)), "")
+            if size and size not in values["item"]:
+                values["item"] += size
         drafts: list[Draft] = self._approved(u, retrieved)
 
         agent_last = next((t["text"] for t in reversed(turns) if t["role"] == "agent"), "")
