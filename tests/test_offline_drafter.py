@@ -310,3 +310,19 @@ def test_rounding_down_asked_again_after_a_decline_goes_to_the_manager(two_shops
                          "就9块钱也抹不了啊 你帮我想想办法", product="K04")
     assert escalate and "店长" in text
     assert "已改价" not in text and "350" not in text
+
+
+def test_a_need_without_a_product_gets_a_recommendation(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "上班想带杯现榨果汁 有没有能装包里的")
+    assert s.understanding is not None and s.understanding.recommended
+    assert s.understanding.product == "K02"
+    text = s.candidates[0].text
+    assert "推荐" in text and "129元" in text
+    # A product named in the chat is not replaced by a recommendation.
+    s = suggest(two_shops, "kitchen-shop", "电炖盅推荐吗", product="K12")
+    assert s.understanding is not None and not s.understanding.recommended
+
+
+def test_sizes_the_buyer_tells_apart_are_named(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "3升和5升的电饭煲哪个能做煲仔饭", product="K04")
+    assert "5L" in text and "煲仔饭" in text

@@ -307,6 +307,10 @@ class OfflineDrafter:
                 values: dict[str, str], shop: dict[str, Any], policy: Policy,
                 product: ProductFacts | None, agent_last: str = "") -> list[Piece]:
         pieces: list[Piece] = []
+        if u.recommended and product is not None:
+            filled = fill(str(self.scripts.get("recommend", "")), values)
+            if filled:
+                pieces.append(Piece("fact", "recommend", sentence(filled[0]), filled[1]))
         problem = self._problem(u, question, values)
         if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY):
             problem = self._problem(u, previous, values, photos=question)

@@ -27,6 +27,10 @@ from service.understanding.buyer import Understanding, understand
 MAX_TURNS = 20        # older turns are dropped (trimmed, not refused)
 MAX_CANDIDATES = 10
 FOLLOW_UP_CHARS = 15  # a message this short may only continue the one before
+# Asking which product suits a need, naming none.
+RECOMMEND = re.compile(r"(推荐|哪个好|哪款|哪一款|选哪|买哪|用哪个|哪个[^，。？?]{0,3}(合适|适合|好用)|"
+                       r"有没有(能|可以)|有(能|可以)[^，。？?]{1,8}的(吗|没|不)|适合[^，。？?]{1,8}的)")
+RECOMMEND_INTENTS = ("product_question", "stock", "other")
 
 
 @dataclass
@@ -101,11 +105,19 @@ class SuggestionPipeline:
         facts = self.guardrails.product_facts(shop, product) if product else None
         u = understand(buyer, policy, catalog=state.catalog, product=product,
                        price=facts.price if facts else None, history=history, shop=state.shop,
-                       correct=state.corrector.correct)
+                       correct=lambda text: state.corrector.correct(text, min_same=0.5))
         if facts is None and u.product:
             facts = self.guardrails.product_facts(shop, u.product)
             u = understand(buyer, policy, catalog=state.catalog, product=u.product,
                            price=facts.price if facts else None, history=history, shop=state.shop)
+        if u.product is None and u.intent in RECOMMEND_INTENTS and RECOMMEND.search(question):
+            # "宝宝冲奶粉用哪个壶合适": the product whose facts fit the need best.
+            pick = self.retriever.search(shop, question, kind="fact", k=1, understand=False).results
+            if pick and pick[0].product:
+                facts = self.guardrails.product_facts(shop, pick[0].product)
+                u = understand(buyer, policy, catalog=state.catalog, product=pick[0].product,
+                               price=facts.price if facts else None, history=history, shop=state.shop)
+                u.recommended = True
         # A short follow-up with no intent of its own ("自己喝，实惠点的就行") is searched
         # together with the buyer's message before it.
         query = question

@@ -642,7 +642,9 @@ def packs(product: ProductFacts) -> tuple[Pack, ...]:
 
 @lru_cache(maxsize=4096)
 def net(product: ProductFacts) -> frozenset[tuple[float, str]]:
-    found = {_grams(float(m.group(1)), m.group(2)) for m in re.finditer(rf"(\d+(?:\.\d+)?)\s*{WEIGHT}", product.fact("净含量"))}
+    # An appliance's "容量是350ml" or "重2.8kg" is as much the product's own figure as 净含量.
+    stated = " ".join(product.fact(label) for label in ("净含量", "容量", "重量"))
+    found = {_grams(float(m.group(1)), m.group(2)) for m in re.finditer(rf"(\d+(?:\.\d+)?)\s*{WEIGHT}", stated)}
     found |= {(p.amount * p.count, p.unit) for p in packs(product)}
     return frozenset(found)
 

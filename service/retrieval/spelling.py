@@ -28,12 +28,14 @@ class PinyinCorrector:
         # A sound shared by two different words says nothing about which one was meant.
         self._index = {key: next(iter(words)) for key, words in index.items() if len(words) == 1}
 
-    def correct(self, text: str) -> str:
+    def correct(self, text: str, min_same: float = 0.0) -> str:
+        """`min_same`: the share of a window's characters that must already be right
+        ("破壁鸡" → 破壁机 keeps 2 of 3; "榨果汁" → 炸锅纸 keeps none and is left alone)."""
         if not self._index:
             return text
-        return _HAN_RUN.sub(lambda m: self._correct_run(m.group(0)), text)
+        return _HAN_RUN.sub(lambda m: self._correct_run(m.group(0), min_same), text)
 
-    def _correct_run(self, run: str) -> str:
+    def _correct_run(self, run: str, min_same: float = 0.0) -> str:
         sounds = lazy_pinyin(run)
         if len(sounds) != len(run):  # pinyin must map one syllable to one character
             return run
@@ -46,7 +48,8 @@ class PinyinCorrector:
                 window = run[i : i + size]
                 target = self._index.get(tuple(sounds[i : i + size]))
                 aligned = size > 2 or (i in bounds and i + size in bounds)
-                if target and target != window and aligned and not _is_word(window):
+                same = sum(a == b for a, b in zip(target or "", window, strict=False)) / size
+                if target and target != window and aligned and not _is_word(window) and same >= min_same:
                     out.append(target)
                     i += size
                     break

@@ -71,6 +71,9 @@ class Understanding:
     # after the agent declined), supervisor (the buyer asks for one).
     escalation: str = ""
     elapsed_hours: float | None = None  # time since receipt, as the buyer tells it
+    # The buyer named no product but asked which one fits a need ("冲奶粉用哪个壶"):
+    # `product` is the one the shop's facts fit best, offered as a suggestion.
+    recommended: bool = False
 
     @property
     def beyond_authority(self) -> list[Request]:
