@@ -10,6 +10,7 @@ Names and aliases come from the pack. Three signals, in order:
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -20,6 +21,7 @@ from rapidfuzz import fuzz, process
 SCAN_LIMIT = 3000
 FUZZY_MIN_LEN = 4
 FUZZY_CUTOFF = 75.0
+CN_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(毫升|升)")
 # Word-overlap resolution: a product needs this much IDF mass from distinct name words,
 # in units of a word no other product has (so about two fairly distinctive words), and at
 # least this share of the best product's mass.
@@ -73,7 +75,9 @@ class Catalog:
         else:
             found = [t for t in set(tokens) if t in self.terms]
         products = self._from_terms(found, limit)
-        for pid in self._by_words(tokens):
+        # "3升的小炸锅": names write sizes as 3L / 350ml, buyers as 3升 / 350毫升.
+        sizes = [f"{n}{'ml' if unit == '毫升' else 'l'}" for n, unit in CN_SIZE.findall(text)]
+        for pid in self._by_words([*tokens, *sizes]):
             if pid not in products:
                 products.append(pid)
         if fuzzy and not products and self._fuzzy_terms and len(self.terms) <= SCAN_LIMIT:
