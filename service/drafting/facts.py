@@ -182,6 +182,10 @@ class FactAnswerer:
         piece.score = score
         return piece
 
+    def stock_pieces(self, product: ProductFacts, values: dict[str, str]) -> list[Piece]:
+        """The stock sentence for the product (out of stock: with its restock date, if given)."""
+        return self._stock(product, values, fact_lines(product))
+
     def _stock(self, product: ProductFacts, values: dict[str, str], lines: list[tuple[str, str]]) -> list[Piece]:
         key = "stock_out" if product.stock == 0 else "stock_in"
         slots = dict(values)

@@ -59,7 +59,7 @@ PLATFORM = {"tmall": "天猫", "taobao": "淘宝", "jd": "京东"}
 CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
 # A price seen elsewhere ("别家才49", "外面便宜"): answered with what this product is.
 COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
-PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped"}
+PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped", "courier"}
 FAULT_CODE = re.compile(r"(?<![A-Za-z])[Ee][- ]?\d{1,2}(?!\d)|故障码|报错代码|错误码")
 SIZE = re.compile(r"\d+(\.\d+)?\s*(L|l|升|ml|毫升|寸|档)")
 BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有没有卖|有卖吗|有得卖|买得到|配件卖)")
@@ -85,6 +85,8 @@ FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给�
 SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
 FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
+# Questions where a product out of stock must be said to be so, asked or not.
+OUT_OF_STOCK_TOLD = {"stock", "shipping_time", "product_question", "payment", "other", "greeting"}
 # Intents a bare "tell me more" (the opener's `alone` text) answers well.
 ALONE_INTENTS = {"greeting", "other", "complaint", "quality_issue", "logistics", "bad_review"}
 # Intents whose answer is a shop rule, not a product fact: a product clause that only
@@ -334,7 +336,7 @@ class OfflineDrafter:
             if problem.key in PROBLEM_KINDS_IN_TRANSIT:
                 skip |= {"delivery", "dispatch", "carrier"}   # "韵达一直没派送" asks no carrier
         if any(r.kind == "gift" for r in u.requests):
-            skip |= {"exchange"}           # "赠品换成…" asks for another gift
+            skip |= {"exchange", "no_reason_return"}   # "不想要书，赠品换成刮刀" asks for another gift
         if any(p.key.startswith("gift") for p in declines):
             skip |= {"gifts"}              # the decline names the gifts already
         if u.injection:
@@ -357,6 +359,10 @@ class OfflineDrafter:
             if not facts and previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None:
                 # "那5L的呢": the question asked before, about the product named now.
                 facts = self.fact_answers.answer(previous, product, values, unasked=False)
+            if (product.stock == 0 and u.intent in OUT_OF_STOCK_TOLD and problem is None
+                    and not any(p.key == "库存" for p in facts)):
+                # "现在拍能发吗" of a product out of stock: that it is out comes first.
+                facts = self.fact_answers.stock_pieces(product, values) + facts
             pieces += facts
         pieces += topics + echoes
         if u.escalate:

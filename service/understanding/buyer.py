@@ -128,7 +128,7 @@ DISCOUNT = re.compile(r"(打折|打个折|折扣|改价|改个价|便宜|优惠|
                       rf"\d+折|{NUM}折|(减|少|让)(我|个)?\s*{NUM}\s*(块|元)|按[^，。！？]{{0,8}}的?价(格|钱)?(给我|算|换|发))")
 # A counter-offer: "80卖不卖", "188一盒行不行".
 COUNTER = re.compile(r"(\d+(?:\.\d+)?)\s*(元|块)?\s*(一|每)?\s*(盒|个|件|袋|罐|台|瓶|斤|套)?\s*"
-                     r"(行不行|卖不卖|卖吗|可以吗|行吗|好不好|成交|怎么样|能不能卖|给我吧|拿走)|"
+                     r"(行不行|卖不卖|卖吗|卖我不|卖我吗|卖我呗|卖给我|可以吗|行吗|好不好|成交|怎么样|能不能卖|给我吧|拿走)|"
                      r"(给我|算我|卖我|就按|按|算)\s*(\d+(?:\.\d+)?)\s*(元|块)?\s*(吧|呗|行|好|卖|得了|算了|一(盒|个|件|袋|罐|台))")
 PRICE_PROTECT = re.compile(r"(价保|价格保护|退差价|补差价|差价[^，。！？]{0,4}(退|补)|(降价|便宜)了[^。！？]{0,10}(退|补|差价))")
 EXPLICIT_DISCOUNT = re.compile(r"(打折|打个折|便宜点|便宜些|便宜一点|优惠点|少点|少一点|抹零|改价|\d+折)")
@@ -141,6 +141,8 @@ BELOW_THRESHOLD = re.compile(r"(差|不够|不满|没满|没到|凑不够|凑单
 COMPENSATION = re.compile(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)?|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|"
                           r"假一赔十")
 COMPENSATION_CONTEXT = re.compile(r"(补偿|赔偿|赔我|赔钱|红包|返现)")
+OFF_PLATFORM = re.compile(r"(转你|私下(转|交易|付)|(微信|支付宝)(转|付)|不走(淘宝|天猫|京东|平台)|线下(交易|付款)|加(个)?(微信|vx|VX|qq|QQ))")
+TOO_LITTLE = re.compile(r"((就|才|只)(给|赔|补)[^，。！？]{0,3}\d*|打发叫花子|太少了|这么点|才这么|就这点)")
 AMOUNT_ASK = re.compile(rf"((?:至少|最少|起码|少说)(?:给|要|赔|补)?(?:我)?|要|给我|赔|补)\s*{NUM}\s*(元|块)?")
 SPEED = re.compile(r"(今天|今晚|马上|立刻|当天|明天|后天|明早)[^，。！？]{0,4}(发(?!现|霉|票|错|黑|白|黄)|寄|到|送到|收到)|加急|"
                    r"\d+小时内发|(周[一二三四五六日末天]|\d+号)[^，。！？]{0,4}(到|送到|收到)")
@@ -237,7 +239,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
                              f"可送:{'、'.join(policy.gifts.allowed) or '无'},每单 {policy.gifts.max_per_order} 份",
                              reason=reason))
     # "免了这15块" after the shipping fee was the topic asks to waive it.
-    waive = bool(re.search(rf"免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?", text)) and bool(re.search(r"(运费|邮费|包邮)", context))
+    waive = bool(re.search(rf"(免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?|{NUM}\s*(块|元)[^，。！？]{{0,4}}免(了|掉|一下))", text)) \
+        and bool(re.search(r"(运费|邮费|包邮)", context))
     if FREE_SHIPPING.search(text) or waive:
         threshold = policy.free_shipping_min_order
         excluded = [str(r) for r in (policy.model_extra or {}).get("free_shipping_excluded_regions", [])]
@@ -256,6 +259,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     if comp or COMPENSATION_CONTEXT.search(context):
         # Compensation on the table: "至少30", "最少给50" name the amount wanted.
         amounts += [a for m in AMOUNT_ASK.finditer(text) if (a := _number(m.group(2))) is not None]
+        if COMPENSATION_CONTEXT.search(context) and TOO_LITTLE.search(text):
+            amounts = [float("inf")]   # "就给20块？打发叫花子呢": more than was offered
     if comp or amounts:
         amount = max(amounts) if amounts else float("inf")
         found.append(Request("compensation", comp.group(0) if comp else str(amount),
@@ -325,8 +330,8 @@ def _declined_before(kind: str, history: list[dict[str, str]], policy: Policy, p
 def escalation_of(requests: list[Request], history: list[dict[str, str]], text: str, policy: Policy,
                   price: float | None, shop: dict[str, object] | None, injection: bool) -> str:
     """Why the supervisor must decide (the rule of eval/README.md), or ""."""
-    if injection or REVIEW_BRIBE.search(text):
-        return ""
+    if injection or REVIEW_BRIBE.search(text) or OFF_PLATFORM.search(text):
+        return ""   # nobody may approve these, however often asked
     if ASKS_SUPERVISOR.search(text) and not re.search(r"(老板|店长|主管)(说|同意|答应|让我|给我)", text):
         return "supervisor"
     beyond = [r for r in requests if not r.allowed]
