@@ -326,3 +326,17 @@ def test_a_need_without_a_product_gets_a_recommendation(two_shops: Services) -> 
 def test_sizes_the_buyer_tells_apart_are_named(two_shops: Services) -> None:
     text, _ = top(two_shops, "kitchen-shop", "3升和5升的电饭煲哪个能做煲仔饭", product="K04")
     assert "5L" in text and "煲仔饭" in text
+
+
+def test_asking_whether_the_box_holds_something_it_lacks(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "这个打蛋器带不带碗啊？配碗吗", product="K13")
+    assert "不带碗" in text and "打蛋头" in text
+
+
+def test_the_number_of_people_picks_between_two_sizes(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "3升和5升的电饭煲纠结选哪个", "亲，家里几个人吃饭呢？", "七口人")
+    assert s.understanding is not None and s.understanding.product == "K04"
+    assert "359元" in s.candidates[0].text
+    # Two people fit the small one.
+    s = suggest(two_shops, "kitchen-shop", "3升和5升的电饭煲纠结选哪个", "亲，家里几个人吃饭呢？", "就两个人")
+    assert s.understanding is not None and s.understanding.product == "K03"

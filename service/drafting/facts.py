@@ -22,6 +22,7 @@ BLANK = frozenset({"否", "无", "没有", "-", "/", "—", "N/A", "不适用"})
 ALTERNATIVE = re.compile(r"(着急的话|可以先买|可以看|可以选|有现货)")
 RESTOCK = re.compile(r"(补货|到货|恢复|上架|有货)")
 PRODUCT_ID = re.compile(r"[（(][A-Za-z]{0,3}\d+[)）]")
+INCLUDED = re.compile(r"(带|配|含|附|送)(不带|不配|不含)?(?:个|了|有)?([\u4e00-\u9fff]{1,4}?)(吗|不|没|么)")
 CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
 CODE_BONUS = 10.0       # a clause naming the fault code asked about wins over shared words
 MAX_QUOTE = 60          # characters of one fact quoted in a chat reply
@@ -128,9 +129,19 @@ class FactAnswerer:
             if not value or not column.text or value in BLANK:
                 continue
             quote = self._quote(value, score)
-            filled = fill(column.text, {**values, "value": quote})
+            text = column.text
+            asked_for = INCLUDED.search(question) if column.label == "in_box" else None
+            if asked_for and asked_for.group(3) not in value:
+                # "带盆吗": what the box lacks is said first, then what it holds.
+                text = "{item}不带" + asked_for.group(3) + "，包装里有：{value}。"
+            filled = fill(text, {**values, "value": quote})
             if filled:
                 piece = self._piece("fact", column.name, filled[0], filled[1], product, quote)
+                if asked_for and column.weak:
+                    piece.score = MIN_MATCH * 3   # the thing asked about is named: this answers it
+                    pieces.append(piece)
+                    answered.add(column.label)
+                    continue
                 pieces.append(piece)
                 answered.add(column.label)
                 if column.weak:
@@ -157,17 +168,18 @@ class FactAnswerer:
             pieces = strong
             top, label, clause = ranked[0]
             pieces.append(self._clue(label, clause, top, product, values))
-            # "炖燕窝要多久 三个胆能一起炖吗": a second question in the message gets its own
-            # clause, when one fits it clearly and the first does not.
-            chosen = grams(clause)
+        # "炖燕窝要多久 三个胆能一起炖吗": a second question in the message gets its own
+        # clause, when one fits it clearly and nothing said so far does.
+        if pieces:
+            said = [grams(without_name(p.text.replace(values.get("item", ""), ""), product)) for p in pieces]
             for part in parts(asking):
                 part_grams = grams(part + " " + " ".join(w for key, words in self.synonyms.items()
                                                          if key in part for w in words))
-                first = sum(scorer.weight(x) for x in part_grams & chosen)
+                covered = max(sum(scorer.weight(x) for x in part_grams & g) for g in said)
                 fit = max(((sum(scorer.weight(x) for x in part_grams & g), lab, c) for lab, c, g in weighted
-                           if lab not in answered and c != clause), key=lambda t: t[0], default=None)
-                if (fit is not None and fit[0] >= MIN_MATCH * 1.5 and fit[0] > first * 1.2
-                        and not any(fit[2] in p.text for p in pieces)):
+                           if lab not in answered and not any(c in p.text for p in pieces)),
+                          key=lambda t: t[0], default=None)
+                if fit is not None and fit[0] >= MIN_MATCH * 1.5 and fit[0] > covered * 1.2:
                     pieces.append(self._clue(fit[1], fit[2], fit[0], product, values, named=False))
                     break
         return pieces

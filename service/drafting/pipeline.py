@@ -31,6 +31,18 @@ FOLLOW_UP_CHARS = 15  # a message this short may only continue the one before
 RECOMMEND = re.compile(r"(推荐|哪个好|哪款|哪一款|选哪|买哪|用哪个|哪个[^，。？?]{0,3}(合适|适合|好用)|"
                        r"有没有(能|可以)|有(能|可以)[^，。？?]{1,8}的(吗|没|不)|适合[^，。？?]{1,8}的)")
 RECOMMEND_INTENTS = ("product_question", "stock", "other")
+PEOPLE = re.compile(r"(\d+|[一二两三四五六七八九十])\s*(口人|个人|口子|人吃|人用)")
+RANGE = re.compile(r"(\d+)\s*[-~～到至]\s*(\d+)\s*(人|口人|个人)")
+CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
+
+
+def _count(raw: str) -> int | None:
+    return int(raw) if raw.isdigit() else CN_DIGITS.get(raw)
+
+
+def _serves(facts: Any, n: int) -> bool:
+    """Whether a product's facts give a range of people ("适合3-8人") that holds n."""
+    return any(int(m.group(1)) <= n <= int(m.group(2)) for m in RANGE.finditer(facts.text))
 
 
 @dataclass
@@ -106,6 +118,7 @@ class SuggestionPipeline:
         u = understand(buyer, policy, catalog=state.catalog, product=product,
                        price=facts.price if facts else None, history=history, shop=state.shop,
                        correct=lambda text: state.corrector.correct(text, min_same=0.5))
+        mentioned = u.products   # every product the chat names, before one is settled on
         if facts is None and u.product:
             facts = self.guardrails.product_facts(shop, u.product)
             u = understand(buyer, policy, catalog=state.catalog, product=u.product,
@@ -116,6 +129,16 @@ class SuggestionPipeline:
             if pick and pick[0].product:
                 facts = self.guardrails.product_facts(shop, pick[0].product)
                 u = understand(buyer, policy, catalog=state.catalog, product=pick[0].product,
+                               price=facts.price if facts else None, history=history, shop=state.shop)
+                u.recommended = True
+        people = PEOPLE.search(question)
+        if people and product is None and len(mentioned) > 1 and (n := _count(people.group(1))) is not None:
+            # "3升跟5升选哪个" … "我们家五口人": the one whose stated range holds that many.
+            fits = [pid for pid in mentioned
+                    if (f := self.guardrails.product_facts(shop, pid)) is not None and _serves(f, n)]
+            if len(fits) == 1 and fits[0] != u.product:
+                facts = self.guardrails.product_facts(shop, fits[0])
+                u = understand(buyer, policy, catalog=state.catalog, product=fits[0],
                                price=facts.price if facts else None, history=history, shop=state.shop)
                 u.recommended = True
         # A short follow-up with no intent of its own ("自己喝，实惠点的就行") is searched
