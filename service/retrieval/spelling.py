@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 import jieba
 from pypinyin import lazy_pinyin
@@ -36,12 +37,9 @@ class PinyinCorrector:
         return _HAN_RUN.sub(lambda m: self._correct_run(m.group(0), min_same), text)
 
     def _correct_run(self, run: str, min_same: float = 0.0) -> str:
-        sounds = lazy_pinyin(run)
+        sounds, bounds = _analysed(run)
         if len(sounds) != len(run):  # pinyin must map one syllable to one character
             return run
-        bounds = {0}
-        for token in jieba.cut(run, HMM=False):
-            bounds.add(max(bounds) + len(token))
         out, i = [], 0
         while i < len(run):
             for size in range(min(MAX_LEN, len(run) - i), MIN_LEN - 1, -1):
@@ -57,6 +55,16 @@ class PinyinCorrector:
                 out.append(run[i])
                 i += 1
         return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def _analysed(run: str) -> tuple[list[str], frozenset[int]]:
+    """The run's syllables and jieba's word bounds: the costly part, shared by the
+    understanding and the retrieval of one message."""
+    bounds = {0}
+    for token in jieba.cut(run, HMM=False):
+        bounds.add(max(bounds) + len(token))
+    return lazy_pinyin(run), frozenset(bounds)
 
 
 def _is_word(text: str) -> bool:
