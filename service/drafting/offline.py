@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from service.drafting import samples as shop_samples
-from service.drafting.facts import FactAnswerer, name_words
+from service.drafting.facts import CODE, FactAnswerer, name_words
 from service.drafting.pieces import Piece, fill, sentence
 from service.drafting.topics import SHIPPED, Topics
 from service.guardrails.context import ProductFacts
@@ -60,7 +60,7 @@ CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
 # A price seen elsewhere ("别家才49", "外面便宜"): answered with what this product is.
 COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
 PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped", "courier"}
-FAULT_CODE = re.compile(r"(?<![A-Za-z])[Ee][- ]?\d{1,2}(?!\d)|故障码|报错代码|错误码")
+FAULT_CODE = re.compile(CODE.pattern + "|故障码|报错代码|错误码")
 SIZE = re.compile(r"\d+(\.\d+)?\s*(L|l|升|ml|毫升|寸|档)")
 BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有没有卖|有卖吗|有得卖|买得到|配件卖)")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行)")

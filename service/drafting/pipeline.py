@@ -119,28 +119,29 @@ class SuggestionPipeline:
                        price=facts.price if facts else None, history=history, shop=state.shop,
                        correct=lambda text: state.corrector.correct(text, min_same=0.5))
         mentioned = u.products   # every product the chat names, before one is settled on
+
+        def settle(pid: str, recommended: bool = False) -> tuple[Any, Understanding]:
+            """The conversation understood again, about product `pid`."""
+            f = self.guardrails.product_facts(shop, pid)
+            again = understand(buyer, policy, catalog=state.catalog, product=pid,
+                               price=f.price if f else None, history=history, shop=state.shop)
+            again.recommended = recommended
+            return f, again
+
         if facts is None and u.product:
-            facts = self.guardrails.product_facts(shop, u.product)
-            u = understand(buyer, policy, catalog=state.catalog, product=u.product,
-                           price=facts.price if facts else None, history=history, shop=state.shop)
+            facts, u = settle(u.product)
         if u.product is None and u.intent in RECOMMEND_INTENTS and RECOMMEND.search(question):
             # "宝宝冲奶粉用哪个壶合适": the product whose facts fit the need best.
             pick = self.retriever.search(shop, question, kind="fact", k=1, understand=False).results
             if pick and pick[0].product:
-                facts = self.guardrails.product_facts(shop, pick[0].product)
-                u = understand(buyer, policy, catalog=state.catalog, product=pick[0].product,
-                               price=facts.price if facts else None, history=history, shop=state.shop)
-                u.recommended = True
+                facts, u = settle(pick[0].product, recommended=True)
         people = PEOPLE.search(question)
         if people and product is None and len(mentioned) > 1 and (n := _count(people.group(1))) is not None:
             # "3升跟5升选哪个" … "我们家五口人": the one whose stated range holds that many.
             fits = [pid for pid in mentioned
                     if (f := self.guardrails.product_facts(shop, pid)) is not None and _serves(f, n)]
             if len(fits) == 1 and fits[0] != u.product:
-                facts = self.guardrails.product_facts(shop, fits[0])
-                u = understand(buyer, policy, catalog=state.catalog, product=fits[0],
-                               price=facts.price if facts else None, history=history, shop=state.shop)
-                u.recommended = True
+                facts, u = settle(fits[0], recommended=True)
         # A short follow-up with no intent of its own ("自己喝，实惠点的就行") is searched
         # together with the buyer's message before it.
         query = question
