@@ -23,6 +23,7 @@ ALTERNATIVE = re.compile(r"(着急的话|可以先买|可以看|可以选|有现
 RESTOCK = re.compile(r"(补货|到货|恢复|上架|有货)")
 PRODUCT_ID = re.compile(r"[（(][A-Za-z]{0,3}\d+[)）]")
 INCLUDED = re.compile(r"(带|配|含|附|送)(不带|不配|不含)?(?:个|了|有)?([\u4e00-\u9fff]{1,4}?)(吗|不|没|么)")
+VAGUE = frozenset({"啥", "什么", "啥东西", "什么东西", "东西", "些啥", "些什么", "点啥", "点什么"})
 CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
 CODE_BONUS = 10.0       # a clause naming the fault code asked about wins over shared words
 MAX_QUOTE = 60          # characters of one fact quoted in a chat reply
@@ -131,6 +132,8 @@ class FactAnswerer:
             quote = self._quote(value, score)
             text = column.text
             asked_for = INCLUDED.search(question) if column.label == "in_box" else None
+            if asked_for and asked_for.group(3) in VAGUE:
+                asked_for = None           # "要配啥吗" asks for the list, not about one thing
             if asked_for and asked_for.group(3) not in value:
                 # "带盆吗": what the box lacks is said first, then what it holds.
                 text = "{item}不带" + asked_for.group(3) + "，包装里有：{value}。"

@@ -335,6 +335,8 @@ class OfflineDrafter:
             skip |= RETURN_TOPICS          # a problem is not a return without reason
             if problem.key in PROBLEM_KINDS_IN_TRANSIT:
                 skip |= {"delivery", "dispatch", "carrier"}   # "韵达一直没派送" asks no carrier
+        if BUYING_PART.search(question):
+            skip |= RETURN_TOPICS          # "内胆刮花了想换一个，能单买吗" buys a part
         if any(r.kind == "gift" for r in u.requests):
             skip |= {"exchange", "no_reason_return"}   # "不想要书，赠品换成刮刀" asks for another gift
         if any(p.key.startswith("gift") for p in declines):
@@ -424,7 +426,7 @@ class OfflineDrafter:
         stop = self.scripts.get("stop_use") or {}
         if self.stop_cue is None or not self.stop_cue.search(question):
             return None
-        appliance_cue = re.search(r"(冒烟|黑烟|焦味|糊味|烧焦|着火|起火|跳闸|短路|漏电|电到|麻手|火花|漏水)", question)
+        appliance_cue = re.search(r"(冒烟|黑烟|渗水|焦味|糊味|烧焦|着火|起火|跳闸|短路|漏电|电到|麻手|火花|漏水)", question)
         verb = values.get("verb") or ("喝" if "喝" in question else "吃")
         if verb == "使用" or (product is None and appliance_cue):
             return Piece("stop", "appliance", str(stop["appliance"]))

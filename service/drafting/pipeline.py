@@ -136,6 +136,8 @@ class SuggestionPipeline:
             if pick and pick[0].product:
                 facts, u = settle(pick[0].product, recommended=True)
         people = PEOPLE.search(question)
+        if people and product is None and len(mentioned) == 1 and state.catalog is not None:
+            mentioned = state.catalog.siblings(mentioned[0])   # "3升和5升" named one of two sizes
         if people and product is None and len(mentioned) > 1 and (n := _count(people.group(1))) is not None:
             # "3升跟5升选哪个" … "我们家五口人": the one whose stated range holds that many.
             fits = [pid for pid in mentioned

@@ -21,6 +21,7 @@ from rapidfuzz import fuzz, process
 SCAN_LIMIT = 3000
 FUZZY_MIN_LEN = 4
 FUZZY_CUTOFF = 75.0
+SIZE_WORD = re.compile(r"\d+(\.\d+)?\s*(L|l|ml|升|毫升|寸|档|Bar|张|件)")
 CN_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(毫升|升)")
 # Word-overlap resolution: a product needs this much IDF mass from distinct name words,
 # in units of a word no other product has (so about two fairly distinctive words), and at
@@ -65,6 +66,14 @@ class Catalog:
 
     def __contains__(self, product_id: str) -> bool:
         return product_id in self.names
+
+    def siblings(self, product_id: str) -> list[str]:
+        """Products sold in other sizes under the same name ("智能电饭煲 3L" / "智能电饭煲 5L")."""
+        def core(name: str) -> str:
+            return next((p for p in name.split() if len(p) >= 3 and not SIZE_WORD.fullmatch(p)), name)
+
+        mine = core(self.names.get(product_id, ""))
+        return [pid for pid, name in self.names.items() if core(name) == mine]
 
     def resolve(self, query: str, tokens: Sequence[str] = (), limit: int = 3, fuzzy: bool = True) -> list[str]:
         """Products mentioned in `query`, most specific mention first."""

@@ -141,12 +141,13 @@ BELOW_THRESHOLD = re.compile(r"(差|不够|不满|没满|没到|凑不够|凑单
 COMPENSATION = re.compile(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)?|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|"
                           r"假一赔十")
 COMPENSATION_CONTEXT = re.compile(r"(补偿|赔偿|赔我|赔钱|红包|返现)")
+PAY_LATER = re.compile(r"((明天|后天|晚点|过两天|下周|月底)[^，。！？]{0,3}(再)?(付|拍|买)|工资[^，。！？]{0,4}到)")
 OFF_PLATFORM = re.compile(r"(转你|私下(转|交易|付)|(微信|支付宝)(转|付)|不走(淘宝|天猫|京东|平台)|线下(交易|付款)|加(个)?(微信|vx|VX|qq|QQ))")
 TOO_LITTLE = re.compile(r"((就|才|只)(给|赔|补)[^，。！？]{0,3}\d*|打发叫花子|太少了|这么点|才这么|就这点)")
 AMOUNT_ASK = re.compile(rf"((?:至少|最少|起码|少说)(?:给|要|赔|补)?(?:我)?|要|给我|赔|补)\s*{NUM}\s*(元|块)?")
 SPEED = re.compile(r"(今天|今晚|马上|立刻|当天|明天|后天|明早)[^，。！？]{0,4}(发(?!现|霉|票|错|黑|白|黄)|寄|到|送到|收到)|加急|"
                    r"\d+小时内发|(周[一二三四五六日末天]|\d+号)[^，。！？]{0,4}(到|送到|收到)")
-BULK = re.compile(r"(批发|批量|团购|大批|集采|企业采购|公司[^，。！？]{0,6}(采购|福利|年货|团购|发)|单位[^，。！？]{0,4}(采购|福利)|"
+BULK = re.compile(r"(批发|批量|团购|大批|集采|企业采购|公司[^，。！？]{0,6}(采购|福利|年货|团购|发(?!票))|单位[^，。！？]{0,4}(采购|福利)|"
                   r"(\d{2,}|[几上][十百])\s*(盒|台|箱|件|套|份|袋|罐)[^。！？]{0,12}(多少钱|什么价|价格|便宜|优惠|报价|批发))")
 SPECIAL_INVOICE = re.compile(r"(专票|专用发票|增值税专用)")
 REPLACE_OR_REFUND = re.compile(r"(换新|换一台|换台新|换个新|换一个|换货|退货|退款|退了|退钱)")
@@ -179,7 +180,7 @@ UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜
 REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
                           r"(好评|差评|中评|追评|晒图)[^。！？]{0,10}(返现|红包|返|补偿|多送|送点))")
 QUALITY_WORDS = re.compile(r"(质量|坏|霉|异响|刺耳|噪音|虫|变质|异味|哈喇|漏|破|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
-                           r"少发|漏发|发错|不亮|不加热|不保温|不转|有问题)")
+                           r"少发|漏发|发错|不亮|不加热|不保温|不转|夹生|煮不熟|糊底|有问题)")
 
 
 def gift_core(gift: str) -> str:
@@ -267,7 +268,7 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
                              amount <= policy.compensation_max_cny,
                              f"客服可补偿上限 {policy.compensation_max_cny:g} 元"))
     speed = SPEED.search(text)
-    if speed:
+    if speed and not PAY_LATER.search(text):   # "工资明天才到，明天再付" is no rush order
         found.append(Request("speed", speed.group(0), False,
                              f"付款后 {policy.dispatch_within_hours} 小时内发货"))
     bulk = BULK.search(text)
