@@ -5,6 +5,9 @@ completion that grants a discount, and the prompt's token budget."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from service.drafting.pipeline import SuggestionPipeline
 from service.knowledge.ingest import ingest_pack
 from service.tokens import count_tokens
 from tests.clients import local_client
-from tests.conftest import DEMO_PACK
+from tests.conftest import DEMO_PACK, ROOT
 from tests.fakes.openai_server import Delay, Error, FakeOpenAI, completion
 
 GOOD = json.dumps({"candidates": [
@@ -209,3 +212,13 @@ def test_usage_is_kept_per_thread(shop: Services, fake_openai: FakeOpenAI) -> No
     for t in threads:
         t.join(10)
     assert seen == {"能便宜点吗": 111, "在吗": 222}
+
+
+def test_langchain_is_loaded_only_for_a_configured_llm(tmp_path: Path) -> None:
+    # Importing LangChain costs more than a second of start-up; the offline path never needs it.
+    code = ("import sys; from service.config import Settings; from service.container import Services; "
+            f"s = Services(Settings(data_dir={str(tmp_path)!r}, llm_base_url=None)); s.pipeline; "
+            "print(sorted(m for m in sys.modules if m.startswith('langchain')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=ROOT, env={**os.environ, "HUASHU_LLM_BASE_URL": ""})
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

@@ -14,11 +14,9 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from langchain_core.messages import HumanMessage, SystemMessage
-from langchain_openai import ChatOpenAI
 
 from service.config import Settings
 from service.drafting.offline import Draft
@@ -29,6 +27,9 @@ from service.knowledge.documents import policy_rules
 from service.knowledge.models import Policy
 from service.tokens import count_tokens
 from service.understanding.buyer import Understanding
+
+if TYPE_CHECKING:  # LangChain costs about 1.5 s to import: only a configured LLM loads it
+    from langchain_openai import ChatOpenAI
 
 MAX_FEEDBACK_CHARS = 600  # what was wrong with the blocked drafts, kept short inside the budget
 JSON_BLOCK = re.compile(r"\{.*\}", re.S)
@@ -43,6 +44,8 @@ def chat_model(settings: Settings, http_client: httpx.Client | None = None,
                temperature: float = 0.7) -> ChatOpenAI:
     """LangChain's ChatOpenAI for the configured endpoint. `http_client` replaces the HTTP
     layer (the evaluation's record/replay cassette hands its transport in this way)."""
+    from langchain_openai import ChatOpenAI
+
     key = settings.llm_api_key
     return ChatOpenAI(
         model=settings.llm_model, base_url=settings.llm_base_url,
@@ -50,6 +53,12 @@ def chat_model(settings: Settings, http_client: httpx.Client | None = None,
         timeout=httpx.Timeout(settings.timeouts.read, connect=settings.timeouts.connect),
         max_retries=settings.timeouts.retries, temperature=temperature, http_client=http_client,
     )
+
+
+def _messages(system: str, user: str) -> list[Any]:
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    return [SystemMessage(system), HumanMessage(user)]
 
 
 # Why the supervisor decides (Understanding.escalation), as the prompt states it.
@@ -119,7 +128,7 @@ class LLMDrafter:
               feedback: str = "") -> list[Draft]:
         system, user = self.build(understanding, history, shop, policy, retrieved, n, feedback=feedback)
         try:
-            reply = self.chat.invoke([SystemMessage(system), HumanMessage(user)])
+            reply = self.chat.invoke(_messages(system, user))
         except Exception as exc:  # openai/httpx errors after retries; translate at the adapter
             raise DraftError(f"LLM call failed: {type(exc).__name__}: {exc}") from exc
         usage = (reply.response_metadata or {}).get("token_usage") or {}
@@ -131,7 +140,7 @@ class LLMDrafter:
         """The completion's text as it arrives; `parse` the joined text afterwards."""
         system, user = self.build(understanding, history, shop, policy, retrieved, n)
         try:
-            for chunk in self.chat.stream([SystemMessage(system), HumanMessage(user)], stream_usage=True):
+            for chunk in self.chat.stream(_messages(system, user), stream_usage=True):
                 usage = getattr(chunk, "usage_metadata", None)
                 if usage:
                     self.last_usage = {"prompt_tokens": int(usage.get("input_tokens", 0)),

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage
 
 from service.config import Settings
 from service.drafting.llm import chat_model
@@ -81,6 +80,8 @@ class Judge:
         convo = "\n".join(f"{'买家' if t['role'] == 'buyer' else '客服'}:{t['text']}" for t in history)
         text = self.prompt.render(shop_name=shop_name, conversation=convo, reply=reply, reference=reference or "(无)")
         try:
+            from langchain_core.messages import HumanMessage  # loaded with the judge's LLM only
+
             answer = self.chat.invoke([HumanMessage(text)])
         except Exception as exc:  # openai/httpx errors after retries: a judge failure, not a crash
             return Judgement(error=f"judge call failed: {type(exc).__name__}: {exc}")
