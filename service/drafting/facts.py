@@ -140,14 +140,11 @@ class FactAnswerer:
             filled = fill(text, {**values, "value": quote})
             if filled:
                 piece = self._piece("fact", column.name, filled[0], filled[1], product, quote)
-                if asked_for and column.weak:
-                    piece.score = MIN_MATCH * 3   # the thing asked about is named: this answers it
-                    pieces.append(piece)
-                    answered.add(column.label)
-                    continue
                 pieces.append(piece)
                 answered.add(column.label)
-                if column.weak:
+                if column.weak and asked_for:
+                    piece.score = MIN_MATCH * 3   # the thing asked about is named: this answers it
+                elif column.weak:
                     piece.score = score(grams(value))
                     weak.append(piece)
         if not unasked:

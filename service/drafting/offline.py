@@ -60,6 +60,7 @@ CN_COUNT = {1: "一样", 2: "两样", 3: "三样", 4: "四样"}
 # A price seen elsewhere ("别家才49", "外面便宜"): answered with what this product is.
 COMPARE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|线下|超市|实体店|直播间)[^，。！？]{0,8}(\d|便宜|才|只要|更低)")
 PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped", "courier"}
+CARRIER_NAMED = re.compile(r"(顺丰|京东|EMS|中通|韵达|圆通|申通)")   # the topics answer a named carrier
 FAULT_CODE = re.compile(CODE.pattern + "|故障码|报错代码|错误码")
 SIZE = re.compile(r"\d+(\.\d+)?\s*(L|l|升|ml|毫升|寸|档)")
 BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有没有卖|有卖吗|有得卖|买得到|配件卖)")
@@ -464,14 +465,14 @@ class OfflineDrafter:
                 if r.reason.startswith("remote:") or (place is not None and place.kind == "remote"):
                     region = place.name if place is not None and place.kind == "remote" else r.reason.split(":", 1)[1]
                     add("free_shipping_remote", {"region": region})
-                elif not re.search(r"(顺丰|京东|EMS|中通|韵达|圆通|申通)", question):
+                elif not CARRIER_NAMED.search(question):
                     add("free_shipping_below")
             elif r.kind == "compensation":
                 add("compensation_injection" if u.injection else "compensation")
             elif r.kind == "speed":
                 add("speed_cutoff" if "same_day_cutoff" in values else "speed")
                 faster = self.topics.faster_option(policy)
-                if faster and not re.search(r"(顺丰|京东|EMS|中通|韵达|圆通|申通)", question):
+                if faster and not CARRIER_NAMED.search(question):
                     out.append(Piece("decline", "speed_faster", sentence(faster), {"carriers"}))
             elif r.kind == "late_claim" and "warranty_repair" in values:
                 add("late_claim_warranty")   # the repair is the agent's to offer; a new unit is not

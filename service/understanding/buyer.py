@@ -394,12 +394,10 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
     if not any(not r.allowed for r in requests):
         requests += carried_over(last, turns, policy, price, shop)
     hours = elapsed_hours(last)
-    if hours is None and (bare := BARE_ELAPSED.match(last.strip())):
-        # "20多天了", answering "收到多久了": the time since receipt.
-        hours = (_number(bare.group(2)) or 1.0) * UNIT_HOURS[bare.group(5)]
-    if hours is None and (lead := LEAD_ELAPSED.match(last.strip())):
-        # "一年半了吧，发票早扔了": the answer to "签收多久了" opens the message.
-        hours = (_number(lead.group(2)) or 1.0) * UNIT_HOURS[lead.group(5)]
+    # "20多天了" or "一年半了吧，发票早扔了", answering "收到多久了": the time since receipt.
+    for answer in (BARE_ELAPSED, LEAD_ELAPSED):
+        if hours is None and (told := answer.match(last.strip())):
+            hours = (_number(told.group(2)) or 1.0) * UNIT_HOURS[told.group(5)]
     if hours is None:
         # "用了一个月" told earlier in the chat is still the time since receipt.
         hours = next((h for m in reversed(messages[:-1]) if (h := elapsed_hours(m)) is not None), None)
