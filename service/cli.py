@@ -374,6 +374,8 @@ def eval_run(
     judge: Annotated[bool, typer.Option("--judge", help="Score helpfulness and tone with an LLM judge.")] = False,
     jobs: Annotated[int, typer.Option(help="Cases run in parallel (helps while waiting on an LLM).")] = 1,
     n: Annotated[int, typer.Option("-n", help="Candidates per case (the top one is scored).")] = 3,
+    totals: Annotated[bool, typer.Option("--totals", help="Only the figures: no case ids or replies (for held-out "
+                                         "sets). Reports and --json are unaffected.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Run a golden set through the suggestion pipeline: checks, intent, grounding, chrF, citations,
@@ -393,12 +395,12 @@ def eval_run(
     if as_json:
         emit_json(result)
     else:
-        _print_eval(result)
+        _print_eval(result, totals)
     if result["verdict"]["status"] != "pass":
         raise typer.Exit(1)
 
 
-def _print_eval(r: dict[str, Any]) -> None:
+def _print_eval(r: dict[str, Any], totals: bool = False) -> None:
     a = r["aggregates"]
     backends = ", ".join(f"{k} {v}" for k, v in r["backends"].items()) or "none"
     out.print(f"{r['set']}: {a['cases']} cases, {a['passed']} passed, {a['failed']} failed ({a['errors']} errors); "
@@ -426,7 +428,7 @@ def _print_eval(r: dict[str, Any]) -> None:
     for intent, v in r["per_intent"].items():
         per.add_row(intent, *(_num(v.get(c)) for c in cols))
     out.print(per)
-    for c in r["cases"]:
+    for c in [] if totals else r["cases"]:
         if not c["passed"]:
             out.print(f"fail {c['id']} (line {c['line']}): {'; '.join(c['failed_checks'])}\n    reply: {c['reply']}",
                       markup=False, highlight=False)
@@ -434,8 +436,10 @@ def _print_eval(r: dict[str, Any]) -> None:
         for d in comparison["regressions"]:
             out.print(f"regressed {d['metric']}: {_num(d['before'])} → {_num(d['now'])} (tolerance {d['tolerance']})",
                       markup=False, highlight=False)
-        out.print(f"flipped pass → fail: {', '.join(comparison['flipped_to_fail']) or 'none'}", highlight=False)
-        out.print(f"flipped fail → pass: {', '.join(comparison['flipped_to_pass']) or 'none'}", highlight=False)
+        flips = [("pass → fail", comparison["flipped_to_fail"]), ("fail → pass", comparison["flipped_to_pass"])]
+        for label, ids in flips:
+            shown = f"{len(ids)} cases" if totals else ", ".join(ids) or "none"
+            out.print(f"flipped {label}: {shown}", highlight=False)
         if comparison["missing"]:
             out.print(f"in the baseline, not run now: {', '.join(comparison['missing'])}", highlight=False)
     for kind, path in (r.get("reports") or {}).items():

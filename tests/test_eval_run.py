@@ -146,6 +146,13 @@ def test_cli_baseline_gates_and_names_the_regression(cli_env: None, tmp_path: Pa
     assert re.search(rf"regressed check_pass_rate: {before:.4g} → [0-9.]+ \(tolerance drop ≤ 0\)", result.stdout)
     assert f"flipped pass → fail: {target}" in result.stdout and "verdict: fail" in result.stdout
 
+    # --totals keeps a held-out set unseen: the verdict and counts, no case id or reply.
+    hidden = runner.invoke(app, ["eval", "run", str(worse_set), "--baseline", str(base), "--totals"])
+    assert hidden.exit_code == 1 and "verdict: fail" in hidden.stdout
+    assert "flipped pass → fail: 1 cases" in hidden.stdout
+    assert target not in hidden.stdout and "reply:" not in hidden.stdout
+    assert not any(line.startswith("fail ") for line in hidden.stdout.splitlines())
+
     # A doctored baseline on top: a passing case marked as failing before, and intent
     # accuracy higher than this run reaches.
     doctored = json.loads(base.read_text(encoding="utf-8"))
