@@ -98,7 +98,7 @@ def test_templates_name_only_slots_the_drafter_fills() -> None:
               "price_protection_excludes", "same_day_cutoff", "delivery_scope", "voltage_note", "certification",
               "huabei_note", "auto_close_hours", "invoice_type", "invoice_how", "invoice_within",
               "special_invoice", "platform", "region", "place", "province", "chosen", "asked", "restock", "value",
-                  "colour"}
+                  "colour", "warranty"}
     used = {name for t in _templates(builtin_scripts()) for _, name, _, _ in string.Formatter().parse(t) if name}
     assert used <= known, used - known
 
@@ -340,3 +340,58 @@ def test_the_number_of_people_picks_between_two_sizes(two_shops: Services) -> No
     # Two people fit the small one.
     s = suggest(two_shops, "kitchen-shop", "3升和5升的电饭煲纠结选哪个", "亲，家里几个人吃饭呢？", "就两个人")
     assert s.understanding is not None and s.understanding.product == "K03"
+
+
+def test_a_claim_after_the_warranty_ended_goes_to_the_manager(two_shops: Services) -> None:
+    # 6-month warranty, 10 months since: a paid repair is the agent's to offer, a free one is not.
+    text, escalate = top(two_shops, "kitchen-shop", "榨汁杯用了10个月了 充不上电 能免费换吗", product="K02")
+    assert escalate and "店长" in text and "过了保修期" in text and "付费维修" in text
+    assert "无理由" not in text                     # a broken unit past warranty is no return
+    # The part named with its own, longer term is still covered: no hand-over.
+    text, escalate = top(two_shops, "kitchen-shop", "破壁机用了一年半 电机不转了 还保修吗", product="K01")
+    assert not escalate and "过了保修期" not in text
+
+
+def test_two_of_one_gift_asked_again_goes_to_the_manager(two_shops: Services) -> None:
+    first, escalate = top(two_shops, "kitchen-shop", "赠品我想要两个海绵刷", product="K05")
+    assert not escalate
+    text, escalate = top(two_shops, "kitchen-shop", "赠品我想要两个海绵刷", "亲，同一样赠品只能选一份哦。",
+                         "刮刀用不上 就要两个海绵刷 帮我问问嘛", product="K05")
+    assert escalate and "店长" in text and "已经给您备注" not in text
+
+
+def test_a_remote_city_and_a_waiver_asked_again(two_shops: Services) -> None:
+    # 西宁 is in 青海, an excluded region; "免了吧" after the fee was declined asks again.
+    text, escalate = top(two_shops, "kitchen-shop", "西宁包邮吗", "亲，青海每单要补15元运费哦。",
+                         "就15块 免了吧", product="K07")
+    assert escalate and "15" in text and "店长" in text
+
+
+def test_an_angry_follow_up_gets_the_remedy_of_the_problem_told_before(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "电煮锅用了两天就不加热了", "亲，抱歉！麻烦拍段视频给小灶看看。",
+                  "视频拍好发你了", "亲，收到了，正在看。", "这么久还没结果？再拖我就去投诉", product="K10")
+    assert re.search("抱歉|不好意思", text) and "换新" in text and "说说具体" not in text
+
+
+def test_a_unit_that_does_not_start_gets_its_start_condition_first(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "榨汁杯按了开关一点动静都没有", product="K02")
+    assert "磁吸" in text and "视频" in text
+
+
+def test_a_worry_before_buying_is_no_problem_to_settle(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "电煮锅宿舍能用不 担心跳闸 功率多少", product="K10")
+    assert "600W" in text and "抱歉" not in text and "停止使用" not in text
+
+
+def test_the_product_the_agent_named_is_the_one_asked_about(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "想买个锅煮面用", "亲，可以看看分体式多功能电煮锅，2L，139元。",
+                "红色那个 功率多大")
+    assert s.understanding is not None and s.understanding.product == "K10"
+    assert "600W" in s.candidates[0].text
+
+
+def test_wrong_colour_sent_and_quantity_in_stock(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "我买的云朵白 给我发的是樱花粉", product="K02")
+    assert "抱歉" in text and "换成" in text
+    text, _ = top(two_shops, "kitchen-shop", "公司要10个 有这么多货吗", product="K07")
+    assert "现货" in text

@@ -64,6 +64,7 @@ def _messages(system: str, user: str) -> list[Any]:
 # Why the supervisor decides (Understanding.escalation), as the prompt states it.
 ESCALATION_REASONS = {
     "compensation": "补偿金额超出客服权限", "bulk": "批量采购报价", "late_claim": "超过质量问题的反馈时限",
+    "out_of_warranty": "已过保修期，免费维修或换新需要审批",
     "special_invoice": "专用发票需要审核", "repeat": "买家被婉拒后再次要求", "supervisor": "买家要求找{boss}",
 }
 

@@ -28,12 +28,12 @@ from typing import Any
 import yaml
 
 from service.drafting import samples as shop_samples
-from service.drafting.facts import CODE, FactAnswerer, name_words
-from service.drafting.pieces import Piece, fill, sentence
+from service.drafting.facts import CODE, FactAnswerer, fact_lines, name_words
+from service.drafting.pieces import Piece, clauses, fill, sentence
 from service.drafting.topics import SHIPPED, Topics
 from service.guardrails.context import ProductFacts
 from service.knowledge.models import Policy
-from service.understanding.buyer import Understanding, gift_named
+from service.understanding.buyer import REPLACE_OR_REFUND, Understanding, gift_named
 from service.understanding.intents import BUILTIN_DIR
 
 __all__ = ["Draft", "OfflineDrafter", "builtin_scripts", "fill", "slot_values", "short_name"]
@@ -63,8 +63,13 @@ PROBLEM_KINDS_IN_TRANSIT = {"delayed", "lost", "not_shipped", "courier"}
 CARRIER_NAMED = re.compile(r"(顺丰|京东|EMS|中通|韵达|圆通|申通)")   # the topics answer a named carrier
 FAULT_CODE = re.compile(CODE.pattern + "|故障码|报错代码|错误码")
 SIZE = re.compile(r"\d+(\.\d+)?\s*(L|l|升|ml|毫升|寸|档)")
-BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有没有卖|有卖吗|有得卖|买得到|配件卖)")
+BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有没有卖|有卖吗|有得卖|买得到|配件卖|买来(用|换)|能不能买)")
+# "按了没反应", "一点动静都没有": before it is a defect, what the unit needs to start.
+NO_START = re.compile(r"(没反应|没有反应|反应都没有|一点反应|动静都没有|不启动|启动不了|按了没用|没动静|不工作|开不了机|按[^，。！？]{0,4}不(动|转))")
+START_CONDITION = re.compile(r"(才(会|能)?(启动|工作|运行|通电)|否则不(会)?启动)")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行)")
+# "功率多大，怕跳闸": a worry before buying names no problem to settle.
+WORRY = re.compile(r"(怕|担心|害怕|会不会|容不容易|会)$")
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
 # A complaint in the buyer's words, whatever the intent it was classified as.
 COMPLAINT = re.compile(r"(投诉|差劲|太差|失望|垃圾|骗子|骗人|坑人|坑爹|黑店|破(东西|玩意|电器|店|烂)|什么(东西|服务|玩意)|气死|"
@@ -83,6 +88,7 @@ STRONG_SAMPLE = 14.0  # a sample this good goes first when the facts found only 
 PICKING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个[^，。！？]{0,4}好|买哪|选哪|哪一款|哪种|怎么选|选多大)")
 # Follow-ups about a problem already told ("拍了，你看怎么处理吧") are answered with its remedy.
 FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给个说法|拍了|照片|图片|视频|到底|不行就|你看|还能修|能修吗|还保修|保修吗|能换吗|能退吗)")
+MAX_START_CLAUSE = 40  # a start condition longer than this is a paragraph, not a check
 SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
 FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
@@ -206,6 +212,8 @@ def slot_values(shop: dict[str, Any], policy: Policy, product: ProductFacts | No
             value = product.fact(label).strip().rstrip("。；;")
             if value:
                 values[slot] = value
+        if (warranty := product.fact("保修").strip()):
+            values["warranty"] = re.split(r"[，,；;]", warranty)[0]   # the whole unit's term first
         appliance = bool(product.fact("电压") or product.fact("功率"))
         values["verb"] = "使用" if appliance else ("喝" if "喝" in product.text else "吃")
     return values
@@ -314,9 +322,19 @@ class OfflineDrafter:
             filled = fill(str(self.scripts.get("recommend", "")), values)
             if filled:
                 pieces.append(Piece("fact", "recommend", sentence(filled[0]), filled[1]))
+        start = self._start_condition(question, product, values.get("agent", "我"))
+        if start is not None:
+            pieces.append(start)
         problem = self._problem(u, question, values)
-        if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY):
-            problem = self._problem(u, previous, values, photos=question)
+        if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY
+                                             or u.intent == "complaint" or u.mood in ("angry", "impatient")
+                                             or REPLACE_OR_REFUND.search(question)):
+            # The problem told a few messages back ("不出热风了" … "视频发你了" … "再拖就投诉"):
+            # the remedy is still what is owed; what came after may say the photos were sent.
+            for back in range(2, min(len(buyer), 4) + 1):
+                problem = self._problem(u, buyer[-back], values, photos=" ".join(buyer[-back + 1:]))
+                if problem is not None:
+                    break
         if problem is not None:
             stop = self._stop_use(question, values, product)
             if stop is not None and problem.key != "hypothetical":
@@ -342,8 +360,8 @@ class OfflineDrafter:
             skip |= {"exchange", "no_reason_return"}   # "不想要书，赠品换成刮刀" asks for another gift
         if any(p.key.startswith("gift") for p in declines):
             skip |= {"gifts"}              # the decline names the gifts already
-        if u.injection:
-            skip |= RETURN_TOPICS          # an injected "同意退款" is no return request
+        if u.injection or u.escalation == "out_of_warranty":
+            skip |= RETURN_TOPICS          # an injected "同意退款", a unit past its warranty: no return
         if product is not None and product.stock == 0:
             skip |= {"delivery"}           # "什么时候到货" of a product out of stock is its restock
         echoes = self._echoes(u, question, values, policy, problem)
@@ -357,7 +375,7 @@ class OfflineDrafter:
         pieces += declines
         if product is not None:
             # With a problem to settle or a request to decline, only the facts asked for are quoted.
-            unasked = problem is None and not declines and u.intent not in RULE_INTENTS
+            unasked = problem is None and start is None and not declines and u.intent not in RULE_INTENTS
             facts = self.fact_answers.answer(question, product, values, unasked=unasked)
             if not facts and previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None:
                 # "那5L的呢": the question asked before, about the product named now.
@@ -389,7 +407,8 @@ class OfflineDrafter:
         # "放好了还是E1": the fix the code asks for was tried; the code is now a defect.
         retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question))
         for pid, cue, spec in self.problems:
-            m = next((m for m in cue.finditer(question) if not _negated(question, m.start())), None)
+            m = next((m for m in cue.finditer(question)
+                      if not _negated(question, m.start()) and not WORRY.search(question[:m.start()])), None)
             if m is None and pid == "defect" and retried_code:
                 m = FAULT_CODE.search(question)
             if m is None:
@@ -400,17 +419,19 @@ class OfflineDrafter:
             if self.doubt is not None and self.doubt.search(question) and pid == "defect" and not re.search(
                     r"(怎么处理|怎么办|退|换|赔|修)", question + photos):
                 return None
-            key = "text"
+            key = "text_late" if u.escalation in ("late_claim", "out_of_warranty") else "text"
             if HYPOTHETICAL.search(question[:m.start()]) and pid == "defect" and "text_hypo" in spec:
                 filled = fill(str(spec["text_hypo"]), values)
                 if filled:
                     return Piece("remedy", "hypothetical", sentence(filled[0]), filled[1])
             if pid == "defect":
                 window = claim_window_hours_from(values)
-                if u.escalation == "late_claim":
+                if u.escalation in ("late_claim", "out_of_warranty"):
                     key = "text_late"        # the supervisor decides the remedy
-                elif re.search(r"(拍了|照片发|发了照片|图发|拍好了|视频发)", question + photos):
-                    key = "text_photos_sent"
+                elif re.search(r"(拍了|照片发|发了照片|图发|拍好了|视频发|拍好发|发你了|发给你了|发过去了)", question + photos):
+                    within = u.elapsed_hours is None or window is None or u.elapsed_hours <= window
+                    replace = "replace_days" in values and "claim_hours" not in values and within
+                    key = "text_photos_replace" if replace else "text_photos_sent"
                 elif (u.elapsed_hours is not None and window is not None and u.elapsed_hours > window
                       and "warranty_repair" in values and not u.escalate):
                     key = "text_warranty_needs" if "warranty_needs" in values else "text_warranty"
@@ -421,6 +442,21 @@ class OfflineDrafter:
             filled = fill(str(spec.get(key) or spec["text"]), values) or fill(str(spec["text"]), values)
             if filled:
                 return Piece("remedy", pid, sentence(filled[0]), filled[1])
+        return None
+
+    @staticmethod
+    def _start_condition(question: str, product: ProductFacts | None, agent: str) -> Piece | None:
+        """"按了没反应" of a unit whose facts say when it starts ("杯体拧紧、磁吸开关吸合后才会
+        启动"): that condition, to check first. Not once the buyer says they tried it."""
+        if product is None or not NO_START.search(question) or RETRIED.search(question):
+            return None
+        for label, value in fact_lines(product):
+            for clause in clauses(value):
+                if START_CONDITION.search(clause) and len(clause) <= MAX_START_CLAUSE:
+                    text = f"先看一下：{clause}；还不行的话拍段视频给{agent}，按质量问题给您处理"
+                    return Piece("fact", "start_condition", sentence(text), set(),
+                                 [{"source_id": f"product:{product.id}", "kind": "fact",
+                                   "excerpt": f"{label}:{clause}"[:120]}])
         return None
 
     def _stop_use(self, question: str, values: dict[str, str], product: ProductFacts | None) -> Piece | None:
@@ -476,6 +512,8 @@ class OfflineDrafter:
                     out.append(Piece("decline", "speed_faster", sentence(faster), {"carriers"}))
             elif r.kind == "late_claim" and "warranty_repair" in values:
                 add("late_claim_warranty")   # the repair is the agent's to offer; a new unit is not
+            elif r.kind == "out_of_warranty":
+                add(r.kind, {"warranty": r.detail} if r.detail else None)   # the term that ran out
             elif r.kind in ("bulk", "late_claim", "special_invoice"):
                 add(r.kind)
         if any(r.kind == "compensation" and r.allowed for r in u.requests) and not u.injection:
@@ -523,7 +561,7 @@ class OfflineDrafter:
         problem = next((p.key for p in pieces if p.kind == "remedy"), "")
         if problem in ("delayed", "not_shipped"):
             return texts.get("waiting", (None, "亲，"))[1]
-        if (problem and problem != "hypothetical") or u.escalation == "late_claim":
+        if (problem and problem != "hypothetical") or u.escalation in ("late_claim", "out_of_warranty"):
             return texts.get("problem", (None, "亲，"))[1]
         if problem == "hypothetical":
             return texts.get("plain", (None, "亲，"))[1]

@@ -117,14 +117,16 @@ class SuggestionPipeline:
         facts = self.guardrails.product_facts(shop, product) if product else None
         u = understand(buyer, policy, catalog=state.catalog, product=product,
                        price=facts.price if facts else None, history=history, shop=state.shop,
-                       correct=lambda text: state.corrector.correct(text, min_same=0.5))
+                       correct=lambda text: state.corrector.correct(text, min_same=0.5),
+                       warranty=facts.fact("保修") if facts else "")
         mentioned = u.products   # every product the chat names, before one is settled on
 
         def settle(pid: str, recommended: bool = False) -> tuple[Any, Understanding]:
             """The conversation understood again, about product `pid`."""
             f = self.guardrails.product_facts(shop, pid)
             again = understand(buyer, policy, catalog=state.catalog, product=pid,
-                               price=f.price if f else None, history=history, shop=state.shop)
+                               price=f.price if f else None, history=history, shop=state.shop,
+                               warranty=f.fact("保修") if f else "")
             again.recommended = recommended
             return f, again
 

@@ -37,7 +37,7 @@ STAGE_CUES: list[tuple[Stage, re.Pattern[str]]] = [
 NUM = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十半]+)"
 CN = {"半": 0.5, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
-RequestKind = Literal["discount", "gift", "free_shipping", "compensation", "speed", "bulk", "late_claim",
+RequestKind = Literal["discount", "gift", "free_shipping", "compensation", "speed", "bulk", "late_claim", "out_of_warranty",
                       "special_invoice"]
 # Kinds nobody may promise, however often the buyer asks: declining is the whole answer.
 NEVER_ESCALATED = frozenset({"speed"})
@@ -128,13 +128,15 @@ DISCOUNT = re.compile(r"(打折|打个折|折扣|改价|改个价|便宜|优惠|
                       rf"\d+折|{NUM}折|(减|少|让)(我|个)?\s*{NUM}\s*(块|元)|按[^，。！？]{{0,8}}的?价(格|钱)?(给我|算|换|发))")
 # A counter-offer: "80卖不卖", "188一盒行不行".
 COUNTER = re.compile(r"(\d+(?:\.\d+)?)\s*(元|块)?\s*(一|每)?\s*(盒|个|件|袋|罐|台|瓶|斤|套)?\s*"
-                     r"(行不行|卖不卖|卖吗|卖我不|卖我吗|卖我呗|卖给我|可以吗|行吗|好不好|成交|怎么样|能不能卖|给我吧|拿走)|"
+                     r"(行不行|卖不卖|卖不(?![出掉完动])|卖吗|卖我不|卖我吗|卖我呗|卖给我|可以吗|行吗|好不好|成交|怎么样|能不能卖|给我吧|拿走)|"
                      r"(给我|算我|卖我|就按|按|算)\s*(\d+(?:\.\d+)?)\s*(元|块)?\s*(吧|呗|行|好|卖|得了|算了|一(盒|个|件|袋|罐|台))")
 PRICE_PROTECT = re.compile(r"(价保|价格保护|退差价|补差价|差价[^，。！？]{0,4}(退|补)|(降价|便宜)了[^。！？]{0,10}(退|补|差价))")
 EXPLICIT_DISCOUNT = re.compile(r"(打折|打个折|便宜点|便宜些|便宜一点|优惠点|少点|少一点|抹零|改价|\d+折)")
 OTHER_SHOP_PRICE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|超市|实体店|同款)[^，。！？]{0,10}?(\d+(?:\.\d+)?)")
 GIFT_ASK = re.compile(rf"(多送|再送|送{NUM}?(个|份|袋|罐|盒|包|张|把|瓶)?|赠品|小礼物|礼品|送点|送啥|送什么|"
                       r"(再|多)(加|给)(个|一个|一份|点|一张|一把|两|几)|都要|全要)")
+# "就要两把刮刀", "能选两把硅胶刮刀吗": a count of a named thing.
+COUNTED_ITEM = re.compile(rf"{NUM}\s*(个|份|本|把|张|只|支|包|袋)([\u4e00-\u9fff]{{1,6}})")
 GIFT_ITEM = re.compile(rf"(送|加|给|换成|换|改成)(我|您)?{NUM}?\s*小?(个|份|袋|罐|盒|包|张|把|瓶|支|只)([\u4e00-\u9fff]{{1,6}})")
 FREE_SHIPPING = re.compile(r"(包邮|免邮|免运费|运费|邮费|包了吧|给我包|包个邮|包下邮|包一下邮)")
 BELOW_THRESHOLD = re.compile(r"(差|不够|不满|没满|没到|凑不够|凑单太)")
@@ -171,7 +173,7 @@ INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那�
                     r"给我(包|加|送|便宜|免|减|补|抹)|还是(想|要)|都不行|一点都不|(帮我|你)(去)?问问|再问问|申请一下|"
                     r"不[^，。！？]{0,4}就不买|去别家|不买了|加上吧|算了吧|小气|抠|想想办法|想个办法|死板|都不能)")
 # Time since the buyer received the goods: "收到一个星期了", "签收3天", "用了20天".
-ELAPSED = re.compile(rf"(收到|签收|到货|拿到|买|用|到手|放)(了)?(已经|都|快|有|才)?{NUM}?\s*(个)?\s*(多)?"
+ELAPSED = re.compile(rf"(收到|签收|到货|拿到|买|用|到手|放)(了|的)?\s*(已经|都|快|有|才|大概|差不多|将近)?{NUM}?\s*(个)?\s*(多)?"
                      r"(小时|天|周|星期|礼拜|月|年)(了|多|左右)?")
 BARE_ELAPSED = re.compile(rf"^(已经|都|快|有)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)(了|多|左右)?[。！!？?]*$")
 LEAD_ELAPSED = re.compile(rf"^(已经|都|快|有|大概|差不多)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)半?多?了")
@@ -180,7 +182,7 @@ UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜
 REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
                           r"(好评|差评|中评|追评|晒图)[^。！？]{0,10}(返现|红包|返|补偿|多送|送点))")
 QUALITY_WORDS = re.compile(r"(质量|坏|霉|异响|刺耳|噪音|虫|变质|异味|哈喇|漏|破|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
-                           r"少发|漏发|发错|不亮|不加热|不保温|不转|夹生|煮不熟|糊底|有问题)")
+                           r"少发|漏发|发错|不亮|不加热|不保温|不转|夹生|煮不熟|糊底|有问题|充不进|充不上|不充电|开不了机|没法用|用不了)")
 
 
 def gift_core(gift: str) -> str:
@@ -233,6 +235,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
             and not re.match(r"(小?礼物|小?赠品|礼品|东西|点|啥|什么)", item.group(5))
         # Two of one listed gift ("两把刮刀"): each listed gift is one piece.
         same = bool(item) and not unlisted and (_number(item.group(3) or "一") or 1) > 1
+        same = same or any((_number(m.group(1)) or 1) > 1 and any(gift_named(m.group(3), g) for g in policy.gifts.allowed)
+                           for m in COUNTED_ITEM.finditer(text))
         allowed = (bool(policy.gifts.allowed) and (amount or 1) <= policy.gifts.max_per_order
                    and not extra and not unlisted and not same)
         reason = f"unlisted:{item.group(5)}" if unlisted and item else "same" if same else "extra" if not allowed else ""
@@ -240,12 +244,13 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
                              f"可送:{'、'.join(policy.gifts.allowed) or '无'},每单 {policy.gifts.max_per_order} 份",
                              reason=reason))
     # "免了这15块" after the shipping fee was the topic asks to waive it.
-    waive = bool(re.search(rf"(免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?|{NUM}\s*(块|元)[^，。！？]{{0,4}}免(了|掉|一下))", text)) \
+    waive = bool(re.search(rf"(免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?|{NUM}\s*(块|元)[^，。！？]{{0,4}}免(了|掉|一下)|"
+                           r"(?<![避难])免(了|掉)(吧|呗|嘛|啊|得了))", text)) \
         and bool(re.search(r"(运费|邮费|包邮)", context))
     if FREE_SHIPPING.search(text) or waive:
         threshold = policy.free_shipping_min_order
         excluded = [str(r) for r in (policy.model_extra or {}).get("free_shipping_excluded_regions", [])]
-        remote = next((r for r in excluded if r in text or r in context), None)
+        remote = remote_region(text, excluded) or remote_region(context, excluded)
         below = bool(BELOW_THRESHOLD.search(text))
         allowed = threshold is not None and not remote and not below and (price is None or price >= threshold)
         reason = f"remote:{remote}" if remote else ("" if allowed else "below_threshold")
@@ -278,6 +283,20 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     if SPECIAL_INVOICE.search(text) and policy.escalation_to in invoice:
         found.append(Request("special_invoice", "专票", False, f"专票由 {policy.escalation_to} 审核"))
     return found
+
+
+@lru_cache(maxsize=1)
+def _places() -> tuple[tuple[str, str], ...]:
+    """(place, province) from the built-in region list, longest names first."""
+    regions = yaml.safe_load((BUILTIN_DIR / "scripts.yaml").read_text(encoding="utf-8")).get("regions") or {}
+    return tuple(sorted(((name, str(province)) for province, names in regions.items() for name in names),
+                        key=lambda p: len(p[0]), reverse=True))
+
+
+def remote_region(text: str, excluded: list[str]) -> str | None:
+    """The excluded region `text` names, by itself or by one of its cities ("拉萨" is 西藏)."""
+    named = next((r for r in excluded if r in text), None)
+    return named or next((prov for name, prov in _places() if prov in excluded and name in text), None)
 
 
 def elapsed_hours(text: str) -> float | None:
@@ -314,6 +333,37 @@ def late_claim(text: str, policy: Policy, hours: float | None) -> Request | None
     return Request("late_claim", f"{hours:g}h", False, f"质量问题请在签收后 {window:g} 小时内反馈")
 
 
+WARRANTY = re.compile(rf"([\u4e00-\u9fff]{{0,4}}?)保修\s*{NUM}\s*(个)?(月|年)")
+# What a buyer wants of a broken unit: a free repair, a new one, the money back.
+WANTS_REMEDY = re.compile(r"(免费|换|退|修|保修|管不管|保不保|负责)")
+
+
+def warranty_term(warranty: str, text: str = "") -> tuple[float, str] | None:
+    """The warranty that covers what `text` says broke, in hours, with its clause: a part
+    named with its own term ("电机不转了" of "整机保修1年，电机保修3年") has that term,
+    anything else the whole unit's."""
+    terms: list[tuple[str, float, str]] = []
+    for m in WARRANTY.finditer(warranty):
+        if (amount := _number(m.group(2))) is not None:
+            part = re.sub(r"^(整机|全机|机器)", "", m.group(1))
+            terms.append((part, amount * UNIT_HOURS[m.group(4)], m.group(0)))
+    named = [t for t in terms if t[0] and (t[0] in text or t[0][-2:] in text)]
+    pick = max(named, key=lambda t: t[1]) if named else next((t for t in terms if not t[0]), None)
+    pick = pick or (terms[0] if terms else None)
+    return (pick[1], pick[2]) if pick else None
+
+
+def out_of_warranty(text: str, hours: float | None, warranty: str) -> Request | None:
+    """A free repair, a new unit or a refund asked for after the warranty ended: the
+    supervisor decides; within authority is only a paid repair. `detail` is the term."""
+    term = warranty_term(warranty, text)
+    if hours is None or term is None or hours <= term[0]:
+        return None
+    if not QUALITY_WORDS.search(text) or not WANTS_REMEDY.search(text):
+        return None
+    return Request("out_of_warranty", f"{hours:g}h", False, term[1])
+
+
 def _declined_before(kind: str, history: list[dict[str, str]], policy: Policy, price: float | None,
                      shop: dict[str, object] | None) -> bool:
     """An earlier buyer message asked for `kind` and an agent turn after it declined."""
@@ -336,7 +386,7 @@ def escalation_of(requests: list[Request], history: list[dict[str, str]], text: 
     if ASKS_SUPERVISOR.search(text) and not re.search(r"(老板|店长|主管)(说|同意|答应|让我|给我)", text):
         return "supervisor"
     beyond = [r for r in requests if not r.allowed]
-    for kind in ("compensation", "bulk", "late_claim", "special_invoice"):
+    for kind in ("compensation", "bulk", "late_claim", "out_of_warranty", "special_invoice"):
         if any(r.kind == kind for r in beyond):
             return kind
     for r in beyond:
@@ -367,13 +417,14 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
                classifier: IntentClassifier | None = None,
                history: list[dict[str, str]] | None = None,
                shop: dict[str, object] | None = None,
-               correct: Callable[[str], str] | None = None) -> Understanding:
+               correct: Callable[[str], str] | None = None, warranty: str = "") -> Understanding:
     """`messages` are the buyer's messages, oldest first; the last one is answered.
     `catalog` (a retrieval Catalog) resolves products named in the text when none is given.
     `history` is the whole conversation (both roles, ending with the last message): with it
     a request repeated after the agent declined goes to the supervisor. `shop` is shop.yaml
     (fields beyond the policy, such as who approves special invoices). `correct` fixes
-    homophone typos against the shop's words ("破壁鸡"), tried when a message names no product."""
+    homophone typos against the shop's words ("破壁鸡"), tried when a message names no product.
+    `warranty` is the product's warranty fact ("整机保修6个月"): a claim after it ends escalates."""
     last = messages[-1] if messages else ""
     # Earlier messages are context: a bare "那这个呢" follows the conversation.
     result = (classifier or default_classifier()).classify(last, context=messages[:-1])
@@ -387,6 +438,12 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
                 products = catalog.resolve(fixed, tokenize(fixed))  # type: ignore[attr-defined]
             if products:
                 break
+        # "樱桃红那个吗，功率多大" after the agent named one: the product the agent's last
+        # message named, when it named only one (two named are a choice still open).
+        agent = next((t["text"] for t in reversed(history or []) if t["role"] == "agent"), "")
+        if not products and agent:
+            named = catalog.resolve(agent, tokenize(agent))  # type: ignore[attr-defined]
+            products = named if len(named) == 1 else []
     turns = history if history else [{"role": "buyer", "text": m} for m in messages]
     context = " ".join(t["text"] for t in turns[:-1])
     injection = bool(INJECTION.search(last))
@@ -403,7 +460,9 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
         hours = next((h for m in reversed(messages[:-1]) if (h := elapsed_hours(m)) is not None), None)
     # The problem may have been told in the buyer's message before ("坏了" … "20多天了").
     claim = last if QUALITY_WORDS.search(last) or len(messages) < 2 else f"{messages[-2]} {last}"
-    if (late := late_claim(claim, policy, hours)) is not None:
+    if (expired := out_of_warranty(claim, hours, warranty)) is not None:
+        requests.append(expired)     # past the warranty, the claim window is moot
+    elif (late := late_claim(claim, policy, hours)) is not None:
         requests.append(late)
     return Understanding(
         intent=result.intent, intents=result.scores, stage=stage_of(result.intent, messages),
