@@ -395,3 +395,38 @@ def test_wrong_colour_sent_and_quantity_in_stock(two_shops: Services) -> None:
     assert "抱歉" in text and "换成" in text
     text, _ = top(two_shops, "kitchen-shop", "公司要10个 有这么多货吗", product="K07")
     assert "现货" in text
+
+
+def test_small_or_large_picks_the_size_of_a_product_line(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "小号的炸锅有货吗")
+    assert s.understanding is not None and s.understanding.product == "K06"
+    assert "缺货" in s.candidates[0].text                 # the 3L one is out; it is said
+    s = suggest(two_shops, "kitchen-shop", "大号的炸锅多少钱")
+    assert s.understanding is not None and s.understanding.product == "K05"
+
+
+def test_the_busiest_day_picks_the_size(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "想买个电饭煲", "亲，家里几个人吃饭呢？", "平时两口人 过年回来就6个了")
+    assert s.understanding is not None and s.understanding.product == "K04"
+
+
+def test_gifts_named_first_then_settled_are_noted(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "下单了", "亲，这单可以选两样赠品，您要哪两样？", "海绵刷和刮刀吧",
+                  product="K07")
+    assert "备注" in text and "刮刀" in text and "海绵刷" in text
+
+
+def test_what_a_part_fits_is_said(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "家里是5升的锅 这个内胆能用吗", product="K17")
+    assert "不通用" in text and "K03" not in text
+
+
+def test_how_big_each_liner_is_the_capacity(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "炖盅的胆多大", product="K12")
+    assert "0.6L" in text and "0.2L" in text
+
+
+def test_price_protection_outside_its_scope_opens_politely(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "上周买的水壶89 今天用券79 差的10块退我", product="K07")
+    assert s.understanding is not None and s.understanding.intent == "bargain"
+    assert all(not c.text.startswith(("不过", "但是")) for c in s.candidates)

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from service.drafting import samples as shop_samples
-from service.drafting.facts import CODE, FactAnswerer, fact_lines, name_words
+from service.drafting.facts import CODE, PRODUCT_ID, FactAnswerer, fact_lines, name_words
 from service.drafting.pieces import Piece, clauses, fill, sentence
 from service.drafting.topics import SHIPPED, Topics
 from service.guardrails.context import ProductFacts
@@ -67,6 +67,12 @@ BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有�
 # "按了没反应", "一点动静都没有": before it is a defect, what the unit needs to start.
 NO_START = re.compile(r"(没反应|没有反应|反应都没有|一点反应|动静都没有|不启动|启动不了|按了没用|没动静|不工作|开不了机|按[^，。！？]{0,4}不(动|转))")
 START_CONDITION = re.compile(r"(才(会|能)?(启动|工作|运行|通电)|否则不(会)?启动)")
+# "3L那个内胆我能买来用吗": what a part fits, where the facts say.
+FITS_ASKED = re.compile(r"(能不能用|能用吗|能用不|通用|适配|适用于|配得上|兼容|用得了|买来用|装得上|能装上)")
+FITS = re.compile(r"(适配|通用|兼容|配套)")
+# The buyer picks a listed gift: "就要刮刀", or "刮刀和食谱吧，帮我备注" (named first, then settled).
+GIFT_PICKED = (r"(?<![不别])(选|要|就要|那就|就|挑|备注)(了)?[^，。！？不]{{0,6}}{name}(?![^，。！？]{{0,2}}(不要|没放|没收到|不用))",
+               r"^[^，。！？不别没]{{0,8}}{name}[^，。！？不别没]{{0,8}}(吧|就行|就好|就可以|帮我备注|备注一下)")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行)")
 # "功率多大，怕跳闸": a worry before buying names no problem to settle.
 WORRY = re.compile(r"(怕|担心|害怕|会不会|容不容易|会)$")
@@ -88,7 +94,7 @@ STRONG_SAMPLE = 14.0  # a sample this good goes first when the facts found only 
 PICKING = re.compile(r"((选|买|要|拿)[^，。！？]{0,8}还是|推荐|哪款|哪个[^，。！？]{0,4}好|买哪|选哪|哪一款|哪种|怎么选|选多大)")
 # Follow-ups about a problem already told ("拍了，你看怎么处理吧") are answered with its remedy.
 FOLLOW_UP = re.compile(r"(怎么处理|怎么办|怎么解决|处理一下|给个说法|拍了|照片|图片|视频|到底|不行就|你看|还能修|能修吗|还保修|保修吗|能换吗|能退吗)")
-MAX_START_CLAUSE = 40  # a start condition longer than this is a paragraph, not a check
+MAX_MARKED_CLAUSE = 40  # a start condition or a fit longer than this is a paragraph, not a check
 SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
 FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
@@ -322,9 +328,9 @@ class OfflineDrafter:
             filled = fill(str(self.scripts.get("recommend", "")), values)
             if filled:
                 pieces.append(Piece("fact", "recommend", sentence(filled[0]), filled[1]))
-        start = self._start_condition(question, product, values.get("agent", "我"))
-        if start is not None:
-            pieces.append(start)
+        marked = self._marked_clause(question, product, values)
+        if marked is not None:
+            pieces.append(marked)
         problem = self._problem(u, question, values)
         if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY
                                              or u.intent == "complaint" or u.mood in ("angry", "impatient")
@@ -375,7 +381,7 @@ class OfflineDrafter:
         pieces += declines
         if product is not None:
             # With a problem to settle or a request to decline, only the facts asked for are quoted.
-            unasked = problem is None and start is None and not declines and u.intent not in RULE_INTENTS
+            unasked = problem is None and marked is None and not declines and u.intent not in RULE_INTENTS
             facts = self.fact_answers.answer(question, product, values, unasked=unasked)
             if not facts and previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None:
                 # "那5L的呢": the question asked before, about the product named now.
@@ -445,16 +451,26 @@ class OfflineDrafter:
         return None
 
     @staticmethod
-    def _start_condition(question: str, product: ProductFacts | None, agent: str) -> Piece | None:
-        """"按了没反应" of a unit whose facts say when it starts ("杯体拧紧、磁吸开关吸合后才会
-        启动"): that condition, to check first. Not once the buyer says they tried it."""
-        if product is None or not NO_START.search(question) or RETRIED.search(question):
+    def _marked_clause(question: str, product: ProductFacts | None, values: dict[str, str]) -> Piece | None:
+        """Two questions the facts answer in a clause of their own, whatever column holds it:
+        "按了没反应" of a unit whose facts say when it starts ("杯体拧紧、磁吸开关吸合后才会启动"),
+        to check first, unless the buyer says they tried; and "能买来用吗" of a part whose facts
+        say what it fits ("只适配3L电饭煲，5L款不通用")."""
+        if product is None:
+            return None
+        if NO_START.search(question) and not RETRIED.search(question):
+            marker, key = START_CONDITION, "start_condition"
+            text = "先看一下：{clause}；还不行的话拍段视频给{agent}，按质量问题给您处理"
+        elif FITS_ASKED.search(question):
+            marker, key, text = FITS, "fits", "{item}{clause}"   # "…内胆只适配3L电饭煲"
+        else:
             return None
         for label, value in fact_lines(product):
-            for clause in clauses(value):
-                if START_CONDITION.search(clause) and len(clause) <= MAX_START_CLAUSE:
-                    text = f"先看一下：{clause}；还不行的话拍段视频给{agent}，按质量问题给您处理"
-                    return Piece("fact", "start_condition", sentence(text), set(),
+            for clause in re.split(r"[；;。]", PRODUCT_ID.sub("", value)):
+                clause = clause.strip()
+                if clause and marker.search(clause) and len(clause) <= MAX_MARKED_CLAUSE:
+                    filled = text.format(clause=clause, agent=values.get("agent", "我"), item=values.get("item", "这款"))
+                    return Piece("fact", key, sentence(filled), set(),
                                  [{"source_id": f"product:{product.id}", "kind": "fact",
                                    "excerpt": f"{label}:{clause}"[:120]}])
         return None
@@ -538,8 +554,7 @@ class OfflineDrafter:
         asking = re.search(r"(吗|？|\?|能不能|可不可以|可以不|行不行)", question)
         if template and problem is None and not asking and not any(r.kind == "gift" for r in u.beyond_authority):
             chosen = [name for gift in policy.gifts.allowed if (name := gift_named(question, gift))
-                      and re.search(rf"(?<![不别])(选|要|就要|那就|就|挑|备注)(了)?[^，。！？不]{{0,6}}{re.escape(name)}"
-                                    rf"(?![^，。！？]{{0,2}}(不要|没放|没收到|不用))", question)]
+                      and any(re.search(form.format(name=re.escape(name)), question) for form in GIFT_PICKED)]
             if chosen:
                 names = "和".join(chosen[:max(policy.gifts.max_per_order, 1)])
                 out.append(Piece("echo", "gift", sentence(template.format(chosen=names)), {"gifts"}))
@@ -598,7 +613,8 @@ class OfflineDrafter:
                       values: dict[str, str]) -> Draft:
         """A shop sample, with the apology it lacks and the pieces it does not cover (a
         decline, the hand-over)."""
-        text = sample.text
+        # A handbook line that continues the one before ("不过店铺券…") starts a reply badly.
+        text = re.sub(r"^(不过|但是|但|另外|而且|同时|还有)[，,]?", "亲，", sample.text)
         if opener != "亲，" and not APOLOGY.search(text):
             text = opener + re.sub(r"^亲[，,]?", "", text)
         extra = [p for p in pieces if p.kind == "escalate" and values["escalation"] not in text]

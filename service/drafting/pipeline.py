@@ -32,12 +32,20 @@ RECOMMEND = re.compile(r"(推荐|哪个好|哪款|哪一款|选哪|买哪|用哪
                        r"有没有(能|可以)|有(能|可以)[^，。？?]{1,8}的(吗|没|不)|适合[^，。？?]{1,8}的)")
 RECOMMEND_INTENTS = ("product_question", "stock", "other")
 PEOPLE = re.compile(r"(\d+|[一二两三四五六七八九十])\s*(口人|个人|口子|人吃|人用)")
+HEADCOUNT = re.compile(r"(\d+|[一二两三四五六七八九十])\s*个(了|人)")   # "就5个了", counted only beside PEOPLE
 RANGE = re.compile(r"(\d+)\s*[-~～到至]\s*(\d+)\s*(人|口人|个人)")
 CN_DIGITS = {c: i for i, c in enumerate("零一二三四五六七八九十")} | {"两": 2}
 
 
 def _count(raw: str) -> int | None:
     return int(raw) if raw.isdigit() else CN_DIGITS.get(raw)
+
+
+def _most_people(text: str) -> int | None:
+    """The most people a message counts ("三口人，周末老人来就5个了": 5), the busiest day
+    being the one the size must serve."""
+    counts = [c for m in [*PEOPLE.finditer(text), *HEADCOUNT.finditer(text)] if (c := _count(m.group(1))) is not None]
+    return max(counts) if counts else None
 
 
 def _serves(facts: Any, n: int) -> bool:
@@ -140,7 +148,7 @@ class SuggestionPipeline:
         people = PEOPLE.search(question)
         if people and product is None and len(mentioned) == 1 and state.catalog is not None:
             mentioned = state.catalog.siblings(mentioned[0])   # "3升和5升" named one of two sizes
-        if people and product is None and len(mentioned) > 1 and (n := _count(people.group(1))) is not None:
+        if people and product is None and len(mentioned) > 1 and (n := _most_people(question)) is not None:
             # "3升跟5升选哪个" … "我们家五口人": the one whose stated range holds that many.
             fits = [pid for pid in mentioned
                     if (f := self.guardrails.product_facts(shop, pid)) is not None and _serves(f, n)]

@@ -22,6 +22,7 @@ SCAN_LIMIT = 3000
 FUZZY_MIN_LEN = 4
 FUZZY_CUTOFF = 75.0
 SIZE_WORD = re.compile(r"\d+(\.\d+)?\s*(L|l|ml|升|毫升|寸|档|Bar|张|件)")
+SIZE_PICK = re.compile(r"(?:(小号|小的|小一点的|小一号|小款|小尺寸)|(大号|大的|大一点的|大一号|大款|大尺寸))")
 CN_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(毫升|升)")
 # Word-overlap resolution: a product needs this much IDF mass from distinct name words,
 # in units of a word no other product has (so about two fairly distinctive words), and at
@@ -89,12 +90,25 @@ class Catalog:
         for pid in self._by_words([*tokens, *sizes]):
             if pid not in products:
                 products.append(pid)
+        if not products and (size := SIZE_PICK.search(text)):
+            products = self._by_size(tokens, small=size.group(1) is not None)
         if fuzzy and not products and self._fuzzy_terms and len(self.terms) <= SCAN_LIMIT:
             match = process.extractOne(text, self._fuzzy_terms, scorer=fuzz.partial_ratio,
                                        score_cutoff=FUZZY_CUTOFF)
             if match:
                 products = self._from_terms([match[0]], limit)
         return products[:limit]
+
+    def _by_size(self, tokens: Sequence[str], small: bool) -> list[str]:
+        """"小号的炸锅": of the sizes of one product line that a word of the query names
+        ("炸锅" in 空气炸锅 and 迷你空气炸锅), the smallest (or the largest)."""
+        words = [t for t in tokens if len(t) >= 2]
+        line = {pid for term, pids in self.terms.items() if any(w in term for w in words) for pid in pids}
+        sized = [(float(m.group(0).rstrip("Llm升毫").strip() or 0), pid) for pid in line
+                 if (m := re.search(r"\d+(\.\d+)?\s*(L|l|升)", self.names[pid]))]
+        if len(sized) < 2 or len({v for v, _ in sized}) != len(sized):
+            return []   # not one line in different sizes (accessories without a size aside)
+        return [min(sized)[1] if small else max(sized)[1]]
 
     def _from_terms(self, found: list[str], limit: int) -> list[str]:
         # Drop terms contained in a longer found term ("枸杞" inside "黑枸杞").
