@@ -430,3 +430,31 @@ def test_price_protection_outside_its_scope_opens_politely(two_shops: Services) 
     s = suggest(two_shops, "kitchen-shop", "上周买的水壶89 今天用券79 差的10块退我", product="K07")
     assert s.understanding is not None and s.understanding.intent == "bargain"
     assert all(not c.text.startswith(("不过", "但是")) for c in s.candidates)
+
+
+def test_a_pay_time_after_the_cutoff_ships_the_next_day(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "晚上7点下单 今天能发出吗")
+    assert "第二天" in text and "16:00以后" in text
+    text, _ = top(two_shops, "kitchen-shop", "上午10点付款 今天能发出吗")
+    assert "第二天" not in text
+
+
+def test_a_part_with_its_own_term_is_named_in_the_warranty_reply(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "破壁机用了两年 电机坏了还保吗", product="K01")
+    assert "电机保修3年" in text and "还在保修期内" in text and not escalate
+    # 破壁机 names no defect: asking the terms gets the terms.
+    text, _ = top(two_shops, "kitchen-shop", "破壁机保修几年", product="K01")
+    assert "整机保修1年" in text
+
+
+def test_asking_the_boss_is_asking_the_supervisor_and_typos_of_free_shipping(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "便宜点", "亲，价格是统一的哦。", "那你去问问你们老板", product="K09")
+    assert escalate and "店长" in text
+    s = suggest(two_shops, "kitchen-shop", "买一瓶除垢剂 包油吗", product="K18")
+    assert s.understanding is not None and s.understanding.intent == "free_shipping_request"
+    assert "49" in s.candidates[0].text
+
+
+def test_a_colour_exchange_is_no_defect(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "颜色不喜欢 没拆 能换黑的吗", product="K05")
+    assert "抱歉给您添麻烦" not in text and "7天" in text

@@ -33,7 +33,7 @@ from service.drafting.pieces import Piece, clauses, fill, sentence
 from service.drafting.topics import SHIPPED, Topics
 from service.guardrails.context import ProductFacts
 from service.knowledge.models import Policy
-from service.understanding.buyer import REPLACE_OR_REFUND, Understanding, gift_named
+from service.understanding.buyer import QUALITY_WORDS, REPLACE_OR_REFUND, Understanding, gift_named, warranty_term
 from service.understanding.intents import BUILTIN_DIR
 
 __all__ = ["Draft", "OfflineDrafter", "builtin_scripts", "fill", "slot_values", "short_name"]
@@ -73,7 +73,7 @@ FITS = re.compile(r"(适配|通用|兼容|配套)")
 # The buyer picks a listed gift: "就要刮刀", or "刮刀和食谱吧，帮我备注" (named first, then settled).
 GIFT_PICKED = (r"(?<![不别])(选|要|就要|那就|就|挑|备注)(了)?[^，。！？不]{{0,6}}{name}(?![^，。！？]{{0,2}}(不要|没放|没收到|不用))",
                r"^[^，。！？不别没]{{0,8}}{name}[^，。！？不别没]{{0,8}}(吧|就行|就好|就可以|帮我备注|备注一下)")
-RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行)")
+RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行|每次都|天天|反复|老是|总是|又(是|出现|跳|来|[Ee]\d))")
 # "功率多大，怕跳闸": a worry before buying names no problem to settle.
 WORRY = re.compile(r"(怕|担心|害怕|会不会|容不容易|会)$")
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
@@ -286,6 +286,11 @@ class OfflineDrafter:
         clues_only = body and all(p.kind == "clue" for p in body)
         sample_first = bool(clues_only and fitting and (
             fitting[0].score >= STRONG_SAMPLE or PICKING.search(question)))
+        if sample_first and len(body) > 1:
+            # Two clauses answer two questions ("声音大不大…能预约吗"): the sample goes first
+            # only if it says the figures of both.
+            figures = {n for p in body for n in re.findall(r"\d+(?:[.-]\d+)?", p.text)}
+            sample_first = figures <= set(re.findall(r"\d+(?:[.-]\d+)?", fitting[0].text))
         if body and not sample_first:
             drafts.append(self._composed(opener, body, values, product, u))
             drafts += samples
@@ -331,8 +336,9 @@ class OfflineDrafter:
         marked = self._marked_clause(question, product, values)
         if marked is not None:
             pieces.append(marked)
-        problem = self._problem(u, question, values)
-        if problem is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY
+        # The start condition to check comes before any remedy, and asks for the video itself.
+        problem = self._problem(u, question, values) if marked is None or marked.key != "start_condition" else None
+        if problem is None and marked is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY
                                              or u.intent == "complaint" or u.mood in ("angry", "impatient")
                                              or REPLACE_OR_REFUND.search(question)):
             # The problem told a few messages back ("不出热风了" … "视频发你了" … "再拖就投诉"):
@@ -346,6 +352,9 @@ class OfflineDrafter:
             if stop is not None and problem.key != "hypothetical":
                 pieces.append(stop)
             pieces.append(problem)
+        part = self._part_warranty(u, question, values, product)
+        if part is not None:
+            pieces.append(part)
         declines = self._declines(u, question, buyer, values, product, policy, shop)
         skip = {"remote_fee", "free_shipping"} if any(p.key == "free_shipping_remote" for p in declines) else set()
         if any(p.key in ("free_shipping_below",) for p in declines):
@@ -390,6 +399,8 @@ class OfflineDrafter:
                     and not any(p.key == "库存" for p in facts)):
                 # "现在拍能发吗" of a product out of stock: that it is out comes first.
                 facts = self.fact_answers.stock_pieces(product, values) + facts
+            if part is not None:
+                facts = [p for p in facts if p.key != "保修"]   # the part's term is said already
             pieces += facts
         pieces += topics + echoes
         if u.escalate:
@@ -411,7 +422,7 @@ class OfflineDrafter:
         if u.injection or BUYING_PART.search(question):
             return None    # "内胆刮花了，能单独买吗" asks to buy a part, not for a remedy
         # "放好了还是E1": the fix the code asks for was tried; the code is now a defect.
-        retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question))
+        retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question + photos))
         for pid, cue, spec in self.problems:
             m = next((m for m in cue.finditer(question)
                       if not _negated(question, m.start()) and not WORRY.search(question[:m.start()])), None)
@@ -451,6 +462,22 @@ class OfflineDrafter:
         return None
 
     @staticmethod
+    def _part_warranty(u: Understanding, question: str, values: dict[str, str],
+                       product: ProductFacts | None) -> Piece | None:
+        """"电机坏了还保吗" of a unit whose motor has its own term: that term, and whether the
+        time the buyer told is within it. A term that ran out is the decline's to say."""
+        if product is None or u.escalation == "out_of_warranty" or not QUALITY_WORDS.search(question):
+            # (only of a part that broke: "保修几年，电机呢" asks the terms, which the facts give)
+            return None
+        term = warranty_term(product.fact("保修"), question)
+        if term is None or re.match(r"(整机|全机|机器)", term[1]) or "整机" not in product.fact("保修"):
+            return None
+        within = u.elapsed_hours is not None and u.elapsed_hours <= term[0]
+        text = f"{values.get('item', '这款')}{term[1]}" + ("，您这台还在保修期内" if within else "")
+        return Piece("fact", "part_warranty", sentence(text), {"item"},
+                     [{"source_id": f"product:{product.id}", "kind": "fact", "excerpt": f"保修:{term[1]}"}])
+
+    @staticmethod
     def _marked_clause(question: str, product: ProductFacts | None, values: dict[str, str]) -> Piece | None:
         """Two questions the facts answer in a clause of their own, whatever column holds it:
         "按了没反应" of a unit whose facts say when it starts ("杯体拧紧、磁吸开关吸合后才会启动"),
@@ -460,7 +487,9 @@ class OfflineDrafter:
             return None
         if NO_START.search(question) and not RETRIED.search(question):
             marker, key = START_CONDITION, "start_condition"
-            text = "先看一下：{clause}；还不行的话拍段视频给{agent}，按质量问题给您处理"
+            # A battery unit is charged first ("充满电再试").
+            charge = "先充满电，再" if re.search(r"(电池|充电)", product.fact("电压")) else "先"
+            text = charge + "看一下：{clause}；还不行的话拍段视频给{agent}，按质量问题给您处理"
         elif FITS_ASKED.search(question):
             marker, key, text = FITS, "fits", "{item}{clause}"   # "…内胆只适配3L电饭煲"
         else:
@@ -522,7 +551,8 @@ class OfflineDrafter:
             elif r.kind == "compensation":
                 add("compensation_injection" if u.injection else "compensation")
             elif r.kind == "speed":
-                add("speed_cutoff" if "same_day_cutoff" in values else "speed")
+                late = "same_day_cutoff" in values and paid_after(question, values["same_day_cutoff"])
+                add("speed_after_cutoff" if late else "speed_cutoff" if "same_day_cutoff" in values else "speed")
                 faster = self.topics.faster_option(policy)
                 if faster and not CARRIER_NAMED.search(question):
                     out.append(Piece("decline", "speed_faster", sentence(faster), {"carriers"}))
@@ -689,6 +719,20 @@ def _negated(text: str, start: int) -> bool:
     """"不是质量问题", "没有发霉": the problem is denied ("是不是坏了" asks, it does not deny)."""
     before = text[max(0, start - 4):start]
     return bool(re.search(r"(不是|没有|没|无|并非)$", before)) and not before.endswith("是不是")
+
+
+CLOCK = re.compile(r"(凌晨|早上|上午|中午|下午|傍晚|晚上)?\s*(\d{1,2})(?:[:：](\d{2})|点(半)?)")
+
+
+def paid_after(question: str, cutoff: str) -> bool:
+    """"下午5点付款，今天能发吗" with a 16:00 cut-off: the order ships the next day."""
+    cut = re.match(r"(\d{1,2})[:：](\d{2})", cutoff)
+    m = CLOCK.search(question)
+    if cut is None or m is None or not re.search(r"(付|拍|下单|买)", question[m.end():m.end() + 6]):
+        return False
+    hour = int(m.group(2)) + (12 if m.group(1) in ("下午", "傍晚", "晚上") and int(m.group(2)) < 12 else 0)
+    minute = int(m.group(3) or 0) + (30 if m.group(4) else 0)
+    return (hour, minute) > (int(cut.group(1)), int(cut.group(2)))
 
 
 def claim_window_hours_from(values: dict[str, str]) -> float | None:
