@@ -73,6 +73,9 @@ FITS = re.compile(r"(适配|通用|兼容|配套)")
 # The buyer picks a listed gift: "就要刮刀", or "刮刀和食谱吧，帮我备注" (named first, then settled).
 GIFT_PICKED = (r"(?<![不别])(选|要|就要|那就|就|挑|备注)(了)?[^，。！？不]{{0,6}}{name}(?![^，。！？]{{0,2}}(不要|没放|没收到|不用))",
                r"^[^，。！？不别没]{{0,8}}{name}[^，。！？不别没]{{0,8}}(吧|就行|就好|就可以|帮我备注|备注一下)")
+# "收到没有拉花缸啊", "盒子里找不到量勺": a named thing absent on arrival.
+MISSING_PART = re.compile(r"(收到|拆开|打开|盒子里|箱子里|里面|包装里)[^，。！？]{0,4}(没有|没看到|没找到|找不到|少了|缺了?)(那个|个|一个)?"
+                          r"(?P<part>[\u4e00-\u9fff]{2,6}?)(啊|呀|吗|呢|了|，|。|！|？|$|\s)")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行|每次都|天天|反复|老是|总是|又(是|出现|跳|来|[Ee]\d))")
 # "功率多大，怕跳闸": a worry before buying names no problem to settle.
 WORRY = re.compile(r"(怕|担心|害怕|会不会|容不容易|会)$")
@@ -347,6 +350,8 @@ class OfflineDrafter:
                 problem = self._problem(u, buyer[-back], values, photos=" ".join(buyer[-back + 1:]))
                 if problem is not None:
                     break
+        if problem is None and marked is None:
+            problem = self._missing_from_box(u, question, values, product)
         if problem is not None:
             stop = self._stop_use(question, values, product)
             if stop is not None and problem.key != "hypothetical":
@@ -371,6 +376,8 @@ class OfflineDrafter:
                 skip |= {"delivery", "dispatch", "carrier"}   # "韵达一直没派送" asks no carrier
         if BUYING_PART.search(question):
             skip |= RETURN_TOPICS          # "内胆刮花了想换一个，能单买吗" buys a part
+        if any(r.kind == "free_shipping" for r in u.requests):
+            skip |= {"price_protection"}   # "补差价好麻烦，8块免了吧" of a carrier surcharge
         if any(r.kind == "gift" for r in u.requests):
             skip |= {"exchange", "no_reason_return"}   # "不想要书，赠品换成刮刀" asks for another gift
         if any(p.key.startswith("gift") for p in declines):
@@ -383,7 +390,8 @@ class OfflineDrafter:
         if any(p.key == "address" for p in echoes):
             skip |= {"address_change"}
         topics = self.topics.answer(question, previous, u.intent, list(reversed(buyer)), values, shop, policy,
-                                    skip, u.elapsed_hours, shipped=bool(SHIPPED.search(agent_last)))
+                                    skip, u.elapsed_hours,
+                                    shipped=bool(SHIPPED.search(agent_last) or SHIPPED.search(question)))
         if any(p.key == "review_incentive" for p in topics):
             # "改了差评再多送点": the request is the bribe the reply declines.
             declines = [p for p in declines if not p.key.startswith(("gift", "discount", "compensation"))]
@@ -460,6 +468,20 @@ class OfflineDrafter:
             if filled:
                 return Piece("remedy", pid, sentence(filled[0]), filled[1])
         return None
+
+    def _missing_from_box(self, u: Understanding, question: str, values: dict[str, str],
+                          product: ProductFacts | None) -> Piece | None:
+        """"收到没有拉花缸啊" where the box list names a 拉花缸: a missing part, whatever it is
+        called (the `missing` problem's own cue lists only common ones)."""
+        if product is None or u.injection or BUYING_PART.search(question):
+            return None
+        box = product.fact("in_box")
+        m = MISSING_PART.search(question)
+        if not box or m is None or len(m.group("part")) < 2 or m.group("part") not in box:
+            return None
+        spec = next((spec for pid, _, spec in self.problems if pid == "missing"), None)
+        filled = fill(str(spec["text"]), values) if spec else None
+        return Piece("remedy", "missing", sentence(filled[0]), filled[1]) if filled else None
 
     @staticmethod
     def _part_warranty(u: Understanding, question: str, values: dict[str, str],
@@ -543,7 +565,9 @@ class OfflineDrafter:
                     "gift_same" if r.reason == "same" else "gift_extra")
             elif r.kind == "free_shipping":
                 place = self.topics.place(list(reversed(buyer)), shop, policy)
-                if r.reason.startswith("remote:") or (place is not None and place.kind == "remote"):
+                if r.reason == "carrier":
+                    add("free_shipping_carrier")
+                elif r.reason.startswith("remote:") or (place is not None and place.kind == "remote"):
                     region = place.name if place is not None and place.kind == "remote" else r.reason.split(":", 1)[1]
                     add("free_shipping_remote", {"region": region})
                 elif not CARRIER_NAMED.search(question):

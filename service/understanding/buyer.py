@@ -134,12 +134,12 @@ PRICE_PROTECT = re.compile(r"(价保|价格保护|退差价|补差价|差价[^�
 EXPLICIT_DISCOUNT = re.compile(r"(打折|打个折|便宜点|便宜些|便宜一点|优惠点|少点|少一点|抹零|改价|\d+折)")
 OTHER_SHOP_PRICE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|超市|实体店|同款)[^，。！？]{0,10}?(\d+(?:\.\d+)?)")
 GIFT_ASK = re.compile(rf"(多送|再送|送{NUM}?(个|份|袋|罐|盒|包|张|把|瓶)?|赠品|小礼物|礼品|送点|送啥|送什么|"
-                      r"(再|多)(加|给)(个|一个|一份|点|一张|一把|两|几)|都要|全要)")
+                      r"(再|多)(加|给)(个|一个|一份|点|一张|一把|两|几)|都要(?![以用按给是])|全要)")
 # "就要两把刮刀", "能选两把硅胶刮刀吗": a count of a named thing.
 COUNTED_ITEM = re.compile(rf"{NUM}\s*(个|份|本|把|张|只|支|包|袋)([\u4e00-\u9fff]{{1,6}})")
 GIFT_ITEM = re.compile(rf"(送|加|给|换成|换|改成)(我|您)?{NUM}?\s*小?(个|份|袋|罐|盒|包|张|把|瓶|支|只)([\u4e00-\u9fff]{{1,6}})")
 FREE_SHIPPING = re.compile(r"(包邮|包油吗|包油不|免邮|免运费|运费|邮费|包了吧|给我包|包个邮|包下邮|包一下邮)")
-BELOW_THRESHOLD = re.compile(r"(差|不够|不满|没满|没到|凑不够|凑单太)")
+BELOW_THRESHOLD = re.compile(r"(差(?!价)|不够|不满|没满|没到|凑不够|凑单太)")
 COMPENSATION = re.compile(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)?|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|"
                           r"假一赔十")
 COMPENSATION_CONTEXT = re.compile(r"(补偿|赔偿|赔我|赔钱|红包|返现)")
@@ -159,7 +159,10 @@ REPLACE_OR_REFUND = re.compile(r"(换新|换一台|换台新|换个新|换一个
 INJECTION = re.compile(
     r"(system\s*[:：]|system prompt|系统指令|系统提示|忽略(以上|之前|前面|上面|所有|你的)|无视(以上|之前|前面|规则)|"
     r"ignore (all|previous|the above)|你现在是|你现在的身份|从现在起你是|以(店长|主管|老板|管理员|经理|客服主管)(的)?身份|"
-    r"扮演|新(的)?指令|指令[:：]|开发者模式|developer mode|jailbreak)", re.IGNORECASE)
+    r"扮演|新(的)?指令|指令[:：]|[\[【]\s*(指令|系统|管理员|system)[^\]】]{0,6}[\]】]|开发者模式|developer mode|jailbreak)",
+    re.IGNORECASE)
+# What an injection tells the agent to say ("以“已为您改价成功”结尾") is no request of the buyer's.
+QUOTED = re.compile(r"[“\"「『][^”\"」』]{0,40}[”\"」』]")
 # Buyers call the agent 老板 and ask for 人工 (a person, which the agent is): neither asks
 # for the supervisor unless they want "your boss".
 SUPERVISOR = r"(主管|店长|经理|领导|负责人|上级|管事的)"
@@ -169,6 +172,7 @@ ASKS_SUPERVISOR = re.compile(
     rf"(叫|找|让|喊)你们(的)?老板|(去)?问(问|一下)?你们(的)?老板|(帮我|你)(去)?(问问|申请|请示|反映)|问(问|一下)?(你们)?(的)?{SUPERVISOR})")
 REFUSAL = re.compile(r"(没办法|没法|不能|不可以|不行|改不了|做不了|免不了|办不到|没有[^，。！？]{0,4}权限|只能|统一|"
                      r"才(能)?包邮|也需要|也要补|不好意思|抱歉|确实|限|不支持|超出|还差|不够|不满|最多|每单|需要补|要补|得补)")
+PLAIN_NO = re.compile(r"(不能|没法|不可以|不在[^，。！？]{0,4}(范围|清单)|不送|改不了|做不了|免不了|办不到)")
 INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那么|通融|行个方便|帮帮忙|求求|求你|拜托|你就|就给我|"
                     r"给我(包|加|送|便宜|免|减|补|抹)|还是(想|要)|都不行|一点都不|(帮我|你)(去)?问问|再问问|申请一下|"
                     r"不[^，。！？]{0,4}就不买|去别家|不买了|加上吧|算了吧|小气|抠|想想办法|想个办法|死板|都不能)")
@@ -214,7 +218,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     cheaper = OTHER_SHOP_PRICE.search(text)
     cut = cut or bool(cheaper and price is not None and float(cheaper.group(2)) < price)
     # Price protection (a refund of the difference after a price drop) is the policy's, not a discount.
-    protect = PRICE_PROTECT.search(text) and not EXPLICIT_DISCOUNT.search(text)
+    protect = (PRICE_PROTECT.search(text) and not EXPLICIT_DISCOUNT.search(text)
+               and not re.search(r"(京东|顺丰|快递|运费|邮费)", text + context))   # a carrier's surcharge
     if (DISCOUNT.search(text) or cut) and not protect:
         rate = re.search(rf"{NUM}\s*折", text)
         wanted = None
@@ -229,7 +234,7 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     if gift or intent.scores.get("gift_request", 0) >= 1.5:
         qty = re.search(rf"(多送|再送|送){NUM}\s*(个|份|袋|罐|盒|包)", text)
         amount = _number(qty.group(2)) if qty else 1.0
-        extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要|全要)", text))
+        extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要(?![以用按给是])|全要)", text))
         item = GIFT_ITEM.search(text)
         unlisted = bool(item) and not any(gift_named(item.group(5), g) for g in policy.gifts.allowed) \
             and not re.match(r"(小?礼物|小?赠品|礼品|东西|点|啥|什么)", item.group(5))
@@ -246,23 +251,26 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     # "免了这15块" after the shipping fee was the topic asks to waive it.
     waive = bool(re.search(rf"(免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?|{NUM}\s*(块|元)[^，。！？]{{0,4}}免(了|掉|一下)|"
                            r"(?<![避难])免(了|掉)(吧|呗|嘛|啊|得了))", text)) \
-        and bool(re.search(r"(运费|邮费|包邮)", context))
+        and bool(re.search(r"(运费|邮费|包邮|快递|差价|顺丰|京东)", context))
     if FREE_SHIPPING.search(text) or waive:
         threshold = policy.free_shipping_min_order
         excluded = [str(r) for r in (policy.model_extra or {}).get("free_shipping_excluded_regions", [])]
         remote = remote_region(text, excluded) or remote_region(context, excluded)
         below = bool(BELOW_THRESHOLD.search(text))
-        allowed = threshold is not None and not remote and not below and (price is None or price >= threshold)
-        reason = f"remote:{remote}" if remote else ("" if allowed else "below_threshold")
+        # "8块给我免了吧" after the agent named the surcharge of a faster carrier.
+        surcharge = waive and bool(re.search(r"(顺丰|京东|EMS)", context)) and not remote
+        allowed = (threshold is not None and not remote and not below and not surcharge
+                   and (price is None or price >= threshold))
+        reason = f"remote:{remote}" if remote else "carrier" if surcharge else ("" if allowed else "below_threshold")
         found.append(Request("free_shipping", "包邮", allowed,
                              f"满 {threshold:g} 元包邮" if threshold is not None else "不包邮", reason=reason))
     amounts: list[float] = []
-    comp = COMPENSATION.search(text)
+    comp = None if REVIEW_BRIBE.search(text) else COMPENSATION.search(text)
     if comp:
         amounts = [a for a in (_number(x) for x in re.findall(NUM, comp.group(0))) if a is not None]
         if "假一赔十" in comp.group(0):
             amounts = [float("inf")]
-    if comp or COMPENSATION_CONTEXT.search(context):
+    if comp or (COMPENSATION_CONTEXT.search(context) and not REVIEW_BRIBE.search(text)):
         # Compensation on the table: "至少30", "最少给50" name the amount wanted.
         amounts += [a for m in AMOUNT_ASK.finditer(text) if (a := _number(m.group(2))) is not None]
         if COMPENSATION_CONTEXT.search(context) and TOO_LITTLE.search(text):
@@ -366,14 +374,17 @@ def out_of_warranty(text: str, hours: float | None, warranty: str) -> Request | 
 
 def _declined_before(kind: str, history: list[dict[str, str]], policy: Policy, price: float | None,
                      shop: dict[str, object] | None) -> bool:
-    """An earlier buyer message asked for `kind` and an agent turn after it declined."""
+    """An earlier buyer message asked for `kind` and an agent turn after it declined: a
+    request beyond authority and any refusal, or any request and a plain no ("吸油纸不能
+    作为赠品": what the buyer asked read as allowed, the agent said it is not)."""
     empty = IntentResult("other", {})
-    asked = False
+    asked = plain = False
     for turn in history[:-1]:
         if turn["role"] == "buyer":
-            kinds = {r.kind for r in requests_in(turn["text"], policy, price, empty, shop=shop) if not r.allowed}
-            asked = asked or kind in kinds
-        elif asked and REFUSAL.search(turn["text"]):
+            found = [r for r in requests_in(turn["text"], policy, price, empty, shop=shop) if r.kind == kind]
+            asked = asked or any(not r.allowed for r in found)
+            plain = plain or bool(found)
+        elif (asked and REFUSAL.search(turn["text"])) or (plain and PLAIN_NO.search(turn["text"])):
             return True
     return False
 
@@ -427,7 +438,9 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
     `warranty` is the product's warranty fact ("整机保修6个月"): a claim after it ends escalates."""
     last = messages[-1] if messages else ""
     # Earlier messages are context: a bare "那这个呢" follows the conversation.
-    result = (classifier or default_classifier()).classify(last, context=messages[:-1])
+    injection = bool(INJECTION.search(last))
+    asked = QUOTED.sub("", last) if injection else last
+    result = (classifier or default_classifier()).classify(asked, context=messages[:-1])
     products: list[str] = [product] if product else []
     if catalog is not None and not products:
         from service.retrieval.lexical import tokenize
@@ -446,8 +459,7 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
             products = named if len(named) == 1 else []
     turns = history if history else [{"role": "buyer", "text": m} for m in messages]
     context = " ".join(t["text"] for t in turns[:-1])
-    injection = bool(INJECTION.search(last))
-    requests = requests_in(last, policy, price, result, context=context, shop=shop)
+    requests = requests_in(asked, policy, price, result, context=context, shop=shop)
     if not any(not r.allowed for r in requests):
         requests += carried_over(last, turns, policy, price, shop)
     hours = elapsed_hours(last)
