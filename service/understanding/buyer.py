@@ -220,7 +220,10 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     # Price protection (a refund of the difference after a price drop) is the policy's, not a discount.
     protect = (PRICE_PROTECT.search(text) and not EXPLICIT_DISCOUNT.search(text)
                and not re.search(r"(京东|顺丰|快递|运费|邮费)", text + context))   # a carrier's surcharge
-    if (DISCOUNT.search(text) or cut) and not protect:
+    # "这么贵，不会发翻新机吧": a remark on the price, asking something else, asks no discount.
+    remark = all(m.group(0) in ("太贵", "好贵", "这么贵") for m in DISCOUNT.finditer(text)) \
+        and intent.intent not in ("bargain", "other")
+    if (DISCOUNT.search(text) or cut) and not protect and not (remark and not cut):
         rate = re.search(rf"{NUM}\s*折", text)
         wanted = None
         if rate and (r := _number(rate.group(1))) is not None:
