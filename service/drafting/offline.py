@@ -67,6 +67,9 @@ BUYING_PART = re.compile(r"(单独买|单买|单独卖|另外买|能买到|有�
 # "按了没反应", "一点动静都没有": before it is a defect, what the unit needs to start.
 NO_START = re.compile(r"(没反应|没有反应|反应都没有|一点反应|动静都没有|不启动|启动不了|按了没用|没动静|不工作|开不了机|按[^，。！？]{0,4}不(动|转))")
 START_CONDITION = re.compile(r"(才(会|能)?(启动|工作|运行|通电)|否则不(会)?启动)")
+# "打了十来分钟有焦味，机身好烫": run longer than the facts allow ("连续工作不超过5分钟").
+OVERHEAT = re.compile(r"(好烫|很烫|发烫|烫手|过热|焦味|糊味|烧焦味)")
+DUTY_CYCLE = re.compile(r"连续(工作|使用|运行|打|搅打)")
 # "3L那个内胆我能买来用吗": what a part fits, where the facts say.
 FITS_ASKED = re.compile(r"(能不能用|能用吗|能用不|通用|适配|适用于|配得上|兼容|用得了|买来用|装得上|能装上)")
 FITS = re.compile(r"(适配|通用|兼容|配套)")
@@ -339,8 +342,9 @@ class OfflineDrafter:
         marked = self._marked_clause(question, product, values)
         if marked is not None:
             pieces.append(marked)
-        # The start condition to check comes before any remedy, and asks for the video itself.
-        problem = self._problem(u, question, values) if marked is None or marked.key != "start_condition" else None
+        # A check to make comes before any remedy, and asks for the video itself.
+        checks = ("start_condition", "duty_cycle")
+        problem = self._problem(u, question, values) if marked is None or marked.key not in checks else None
         if problem is None and marked is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY
                                              or u.intent == "complaint" or u.mood in ("angry", "impatient")
                                              or REPLACE_OR_REFUND.search(question)):
@@ -512,6 +516,9 @@ class OfflineDrafter:
             # A battery unit is charged first ("充满电再试").
             charge = "先充满电，再" if re.search(r"(电池|充电)", product.fact("电压")) else "先"
             text = charge + "看一下：{clause}；还不行的话拍段视频给{agent}，按质量问题给您处理"
+        elif OVERHEAT.search(question):
+            marker, key = DUTY_CYCLE, "duty_cycle"
+            text = "先拔掉电源停用，{clause}；凉了以后还有焦味的话拍段视频给{agent}，按质量问题给您处理"
         elif FITS_ASKED.search(question):
             marker, key, text = FITS, "fits", "{item}{clause}"   # "…内胆只适配3L电饭煲"
         else:

@@ -30,6 +30,8 @@ FOLLOW_UP_CHARS = 15  # a message this short may only continue the one before
 # Asking which product suits a need, naming none.
 RECOMMEND = re.compile(r"(推荐|哪个好|哪款|哪一款|选哪|买哪|用哪个|哪个[^，。？?]{0,3}(合适|适合|好用)|"
                        r"有没有(能|可以)|有(能|可以)[^，。？?]{1,8}的(吗|没|不)|适合[^，。？?]{1,8}的)")
+COLOUR = re.compile(r"([红橙黄绿青蓝紫粉白黑灰银金棕])色")
+COLOUR_SCAN = 500     # a catalog this small is scanned for a colour the buyer names
 RECOMMEND_INTENTS = ("product_question", "stock", "other")
 PEOPLE = re.compile(r"(\d+|[一二两三四五六七八九十])\s*(口人|个人|口子|人吃|人用)")
 HEADCOUNT = re.compile(r"(\d+|[一二两三四五六七八九十])\s*个(了|人)")   # "就5个了", counted only beside PEOPLE
@@ -140,6 +142,13 @@ class SuggestionPipeline:
 
         if facts is None and u.product:
             facts, u = settle(u.product)
+        if u.product is None and (colour := COLOUR.search(question)) and len(state.catalog.names) <= COLOUR_SCAN:
+            # "粉色的随行杯能打冰沙不": the one product that comes in that colour.
+            hue = colour.group(1)
+            coloured = [pid for pid in state.catalog.names
+                        if (f := self.guardrails.product_facts(shop, pid)) is not None and hue in f.fact("颜色")]
+            if len(coloured) == 1:
+                facts, u = settle(coloured[0])
         if u.product is None and u.intent in RECOMMEND_INTENTS and RECOMMEND.search(question):
             # "宝宝冲奶粉用哪个壶合适": the product whose facts fit the need best.
             pick = self.retriever.search(shop, question, kind="fact", k=1, understand=False).results
