@@ -488,3 +488,27 @@ def test_an_unlisted_gift_the_agent_refused_asked_again_escalates(two_shops: Ser
     text, escalate = top(two_shops, "kitchen-shop", "买电饭煲送个饭盒吗", "亲，饭盒不在赠品清单里，不能送哦。",
                          "就一个饭盒 送一个呗", product="K04")
     assert escalate and "店长" in text
+
+
+def test_time_told_as_ago_or_last_month(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "榨汁杯十个月前买的 现在充不上电 给我免费修", product="K02")
+    assert escalate and "过了保修期" in text
+    # The defect told three messages back; the last one only insists on a new unit.
+    text, escalate = top(two_shops, "kitchen-shop", "电煮锅不加热了", "亲，抱歉！哪天签收的呢？", "上个月",
+                         "亲，超过15天可以免费维修哦。", "不修 我要换新的", product="K10")
+    assert escalate and "店长" in text
+
+
+def test_the_size_picked_of_the_line_named_before(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "炸锅有几种", "亲，有5.5L可视款和3L迷你款。", "小的那个多少钱")
+    assert s.understanding is not None and s.understanding.product == "K06"
+
+
+def test_the_one_product_in_the_colour_named(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "复古绿那个多少钱")
+    assert s.understanding is not None and s.understanding.product == "K14"
+
+
+def test_overheating_gets_the_duty_cycle_first(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "打蛋器用了一会 机身很烫 有焦味", product="K13")
+    assert "5分钟" in text and "拔掉电源" in text

@@ -413,8 +413,12 @@ class OfflineDrafter:
                 facts = self.fact_answers.stock_pieces(product, values) + facts
             if part is not None:
                 facts = [p for p in facts if p.key != "保修"]   # the part's term is said already
-            pieces += facts
+            pieces += [p for p in facts if p.kind != "clue"]
+        # A clause found only by shared words comes after the rules asked about: it is the
+        # first to go when the reply runs long ("保修卡丢了" is a warranty question, not the box list).
         pieces += topics + echoes
+        if product is not None:
+            pieces += [p for p in facts if p.kind == "clue"]
         if u.escalate:
             template = self.scripts.get("escalate", {}).get(u.escalation) or self.scripts["escalate"]["repeat"]
             filled = fill(template, values)

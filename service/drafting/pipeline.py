@@ -142,11 +142,9 @@ class SuggestionPipeline:
 
         if facts is None and u.product:
             facts, u = settle(u.product)
-        if u.product is None and (colour := COLOUR.search(question)) and len(state.catalog.names) <= COLOUR_SCAN:
-            # "粉色的随行杯能打冰沙不": the one product that comes in that colour.
-            hue = colour.group(1)
-            coloured = [pid for pid in state.catalog.names
-                        if (f := self.guardrails.product_facts(shop, pid)) is not None and hue in f.fact("颜色")]
+        if u.product is None and state.catalog is not None and len(state.catalog.names) <= COLOUR_SCAN:
+            # "复古绿那个多少钱", "粉色的随行杯能打冰沙不": the one product in that colour.
+            coloured = self._in_colour(shop, state.catalog.names, question)
             if len(coloured) == 1:
                 facts, u = settle(coloured[0])
         if u.product is None and u.intent in RECOMMEND_INTENTS and RECOMMEND.search(question):
@@ -312,6 +310,16 @@ class SuggestionPipeline:
                                  verdict=result.verdict, violations=[v.as_dict() for v in result.violations],
                                  escalate=draft.escalate or self._hands_over(draft.text), style=draft.style))
         return out, blocked
+
+    def _in_colour(self, shop: str, products: Any, question: str) -> list[str]:
+        """Products whose colours the question names: a colour by its name (复古绿), or
+        else by its hue (粉色 of 樱花粉)."""
+        colours = {pid: [c for c in re.split(r"[、，,/ ]", f.fact("颜色")) if len(c) >= 2]
+                   for pid in products if (f := self.guardrails.product_facts(shop, pid)) is not None}
+        named = [pid for pid, cs in colours.items() if any(c in question for c in cs)]
+        if named or (hue := COLOUR.search(question)) is None:
+            return named
+        return [pid for pid, cs in colours.items() if any(hue.group(1) in c for c in cs)]
 
     @staticmethod
     def _resolver(p: _Prepared) -> Any:

@@ -181,6 +181,9 @@ ELAPSED = re.compile(rf"(收到|签收|到货|拿到|买|用|到手|放)(了|的
                      r"(小时|天|周|星期|礼拜|月|年)(了|多|左右)?")
 BARE_ELAPSED = re.compile(rf"^(已经|都|快|有)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)(了|多|左右)?[。！!？?]*$")
 LEAD_ELAPSED = re.compile(rf"^(已经|都|快|有|大概|差不多)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)半?多?了")
+AGO = re.compile(rf"{NUM}\s*(个)?\s*(多)?(小时|天|周|星期|礼拜|月|年)(以)?前[^，。！？]{{0,3}}(买|收到|签收|到货|拿到|下单|拍)")
+# "上个月买的": at least that long ago, near enough for a claim window.
+LAST_PERIOD = re.compile(r"上个?(月|周|星期|礼拜)[初中底末]?[^，。！？]{0,3}(买|收到|签收|到货|拿到|下单|拍|到的)|^上个?(月|周)[初中底末]?的?[。！？!?]*$")
 UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜": 168.0, "月": 720.0, "年": 8760.0}
 # Paying for a review or threatening one for money: nobody may approve it, however asked.
 REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
@@ -311,7 +314,12 @@ def remote_region(text: str, excluded: list[str]) -> str | None:
 
 
 def elapsed_hours(text: str) -> float | None:
-    """How long ago the buyer received the goods, when the message says ("一个星期了")."""
+    """How long ago the buyer received the goods, when the message says ("一个星期了",
+    "八个月前买的", "上个月初收到的")."""
+    if (ago := AGO.search(text)) is not None and (amount := _number(ago.group(1))) is not None:
+        return amount * UNIT_HOURS[ago.group(4)]
+    if (last := LAST_PERIOD.search(text)) is not None:
+        return UNIT_HOURS[last.group(1) or last.group(3)]
     for m in ELAPSED.finditer(text):
         # "买了三天" may not be since receipt; "买了快两年" is, near enough.
         if m.group(1) == "买" and m.group(7) in ("小时", "天") and not re.search(r"(收到|到货|用)", text):
@@ -454,6 +462,12 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
                 products = catalog.resolve(fixed, tokenize(fixed))  # type: ignore[attr-defined]
             if products:
                 break
+        # "大的那个能烤整鸡吗" after "炸锅有几个尺寸": the size of the line named before.
+        from service.retrieval.catalog import SIZE_PICK
+
+        if not products and len(messages) > 1 and SIZE_PICK.search(last):
+            joined = f"{last} {messages[-2]}"
+            products = catalog.resolve(joined, tokenize(joined))  # type: ignore[attr-defined]
         # "樱桃红那个吗，功率多大" after the agent named one: the product the agent's last
         # message named, when it named only one (two named are a choice still open).
         agent = next((t["text"] for t in reversed(history or []) if t["role"] == "agent"), "")
@@ -474,7 +488,10 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
         # "用了一个月" told earlier in the chat is still the time since receipt.
         hours = next((h for m in reversed(messages[:-1]) if (h := elapsed_hours(m)) is not None), None)
     # The problem may have been told in the buyer's message before ("坏了" … "20多天了").
-    claim = last if QUALITY_WORDS.search(last) or len(messages) < 2 else f"{messages[-2]} {last}"
+    # (or a few messages back, when the last one only insists: "修什么修，我要换新的")
+    claim = last if QUALITY_WORDS.search(last) or len(messages) < 2 else \
+        f"{messages[-2]} {last}" if QUALITY_WORDS.search(messages[-2]) or not REPLACE_OR_REFUND.search(last) else \
+        " ".join(messages[-4:])
     if (expired := out_of_warranty(claim, hours, warranty)) is not None:
         requests.append(expired)     # past the warranty, the claim window is moot
     elif (late := late_claim(claim, policy, hours)) is not None:
