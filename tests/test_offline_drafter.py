@@ -512,3 +512,28 @@ def test_the_one_product_in_the_colour_named(two_shops: Services) -> None:
 def test_overheating_gets_the_duty_cycle_first(two_shops: Services) -> None:
     text, _ = top(two_shops, "kitchen-shop", "打蛋器用了一会 机身很烫 有焦味", product="K13")
     assert "5分钟" in text and "拔掉电源" in text
+
+
+def test_a_size_asked_after_the_chats_product_is_its_sibling(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "3L电饭煲有货吗", "亲，3L款有现货哦。", "那5L的呢", product="K03")
+    assert s.understanding is not None and s.understanding.product == "K04"
+
+
+def test_bulk_told_as_a_count_after_a_wholesale_price(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "水壶批发价多少", "亲，大概要多少个呢？", "30个 年底发员工",
+                         product="K07")
+    assert escalate and "店长" in text
+
+
+def test_compensation_threatened_with_a_bad_review_over_the_cap(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "电煮锅涂层掉了", "亲，抱歉，签收多久了呢？",
+                         "三天 不补我60我就差评", product="K10")
+    assert escalate and "店长" in text and "20" in text
+    # A dare about a guarantee claims nothing.
+    _, escalate = top(two_shops, "kitchen-shop", "你们敢写假一赔十吗")
+    assert not escalate
+
+
+def test_a_part_missing_named_first(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "量勺没有啊 翻了半天", product="K14")
+    assert re.search("抱歉|不好意思", text) and "补寄" in text

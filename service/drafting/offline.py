@@ -78,8 +78,11 @@ GIFT_PICKED = (r"(?<![不别])(选|要|就要|那就|就|挑|备注)(了)?[^，�
                r"^[^，。！？不别没]{{0,8}}{name}[^，。！？不别没]{{0,8}}(吧|就行|就好|就可以|帮我备注|备注一下)")
 # "收到没有拉花缸啊", "盒子里找不到量勺": a named thing absent on arrival.
 MISSING_PART = re.compile(r"(收到|拆开|打开|盒子里|箱子里|里面|包装里)[^，。！？]{0,4}(没有|没看到|没找到|找不到|少了|缺了?)(那个|个|一个)?"
-                          r"(?P<part>[\u4e00-\u9fff]{2,6}?)(啊|呀|吗|呢|了|，|。|！|？|$|\s)")
+                          r"(?P<part>[\u4e00-\u9fff]{2,6}?)(啊|呀|吗|呢|了|，|。|！|？|$|\s)|"
+                          r"(^|[，。！？\s])(?P<named>[\u4e00-\u9fff]{2,6}?)(没有|没看到|没找到|找不到)(啊|呀|呢|了|$|\s|[，。！？])")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行|每次都|天天|反复|老是|总是|又(是|出现|跳|来|[Ee]\d))")
+# "之前在别家买收到有划痕": a problem with another shop's goods is no problem to settle here.
+ELSEWHERE = re.compile(r"(别家|别的店|其他店|其他家|外面买)")
 # "功率多大，怕跳闸": a worry before buying names no problem to settle.
 WORRY = re.compile(r"(怕|担心|害怕|会不会|容不容易|会)$")
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
@@ -441,7 +444,8 @@ class OfflineDrafter:
         retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question + photos))
         for pid, cue, spec in self.problems:
             m = next((m for m in cue.finditer(question)
-                      if not _negated(question, m.start()) and not WORRY.search(question[:m.start()])), None)
+                      if not _negated(question, m.start()) and not WORRY.search(question[:m.start()])
+                      and not ELSEWHERE.search(question[:m.start()])), None)
             if m is None and pid == "defect" and retried_code:
                 m = FAULT_CODE.search(question)
             if m is None:
@@ -485,7 +489,8 @@ class OfflineDrafter:
             return None
         box = product.fact("in_box")
         m = MISSING_PART.search(question)
-        if not box or m is None or len(m.group("part")) < 2 or m.group("part") not in box:
+        part = (m.group("part") or m.group("named") or "") if m is not None else ""
+        if not box or len(part) < 2 or part not in box:
             return None
         spec = next((spec for pid, _, spec in self.problems if pid == "missing"), None)
         filled = fill(str(spec["text"]), values) if spec else None

@@ -142,6 +142,9 @@ class SuggestionPipeline:
 
         if facts is None and u.product:
             facts, u = settle(u.product)
+        elif product is not None and state.catalog is not None and (
+                sibling := state.catalog.sized_sibling(product, question)):
+            facts, u = settle(sibling)   # the chat is about the 3L one; "那5L的呢" asks of the 5L
         if u.product is None and state.catalog is not None and len(state.catalog.names) <= COLOUR_SCAN:
             # "复古绿那个多少钱", "粉色的随行杯能打冰沙不": the one product in that colour.
             coloured = self._in_colour(shop, state.catalog.names, question)

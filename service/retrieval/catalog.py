@@ -22,6 +22,7 @@ SCAN_LIMIT = 3000
 FUZZY_MIN_LEN = 4
 FUZZY_CUTOFF = 75.0
 SIZE_WORD = re.compile(r"\d+(\.\d+)?\s*(L|l|ml|升|毫升|寸|档|Bar|张|件)")
+SIZE_ASKED = re.compile(r"(\d+(?:\.\d+)?)\s*(L|l|升|ml|毫升)")
 SIZE_PICK = re.compile(r"(?:(小号|小的|小一点的|小一号|小款|小尺寸)|(大号|大的|大一点的|大一号|大款|大尺寸))")
 CN_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(毫升|升)")
 # Word-overlap resolution: a product needs this much IDF mass from distinct name words,
@@ -75,6 +76,18 @@ class Catalog:
 
         mine = core(self.names.get(product_id, ""))
         return [pid for pid, name in self.names.items() if core(name) == mine]
+
+    def sized_sibling(self, product_id: str, text: str) -> str | None:
+        """"那5L的呢" of the 3L one: the sibling in the size the text names, if another."""
+        sizes = {(m.group(1), m.group(2).lower().replace("升", "l")) for m in SIZE_ASKED.finditer(text)}
+        size = SIZE_ASKED.search(text)
+        if size is None or len(sizes) != 1:
+            return None    # "3升和5升哪个…" compares sizes; it asks of none in particular
+        wanted = size.group(1) + ("ml" if size.group(2) in ("ml", "毫升") else "L")
+        same = re.compile(rf"(?<![\d.]){re.escape(wanted)}(?![\d.])", re.IGNORECASE)
+        if same.search(self.names.get(product_id, "")):
+            return None
+        return next((pid for pid in self.siblings(product_id) if same.search(self.names[pid])), None)
 
     def resolve(self, query: str, tokens: Sequence[str] = (), limit: int = 3, fuzzy: bool = True) -> list[str]:
         """Products mentioned in `query`, most specific mention first."""

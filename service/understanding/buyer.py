@@ -141,6 +141,7 @@ GIFT_ITEM = re.compile(rf"(送|加|给|换成|换|改成)(我|您)?{NUM}?\s*小?
 FREE_SHIPPING = re.compile(r"(包邮|包油吗|包油不|免邮|免运费|运费|邮费|包了吧|给我包|包个邮|包下邮|包一下邮)")
 BELOW_THRESHOLD = re.compile(r"(差(?!价)|不够|不满|没满|没到|凑不够|凑单太)")
 COMPENSATION = re.compile(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)?|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|"
+                          rf"(?<![要得需])补(我|给我)?\s*{NUM}\s*(元|块)?(?![^，。！？]{{0,3}}(差价|运费|邮费|元?运费))|"
                           r"假一赔十")
 COMPENSATION_CONTEXT = re.compile(r"(补偿|赔偿|赔我|赔钱|红包|返现)")
 PAY_LATER = re.compile(r"((明天|后天|晚点|过两天|下周|月底)[^，。！？]{0,3}(再)?(付|拍|买)|工资[^，。！？]{0,4}到)")
@@ -149,7 +150,7 @@ TOO_LITTLE = re.compile(r"((就|才|只)(给|赔|补)[^，。！？]{0,3}\d*|打
 AMOUNT_ASK = re.compile(rf"((?:至少|最少|起码|少说)(?:给|要|赔|补)?(?:我)?|要|给我|赔|补)\s*{NUM}\s*(元|块)?")
 SPEED = re.compile(r"(今天|今晚|马上|立刻|当天|明天|后天|明早)[^，。！？]{0,6}(发(?!现|霉|票|错|黑|白|黄)|寄|到|送到|收到)|加急|"
                    r"\d+小时内发|(周[一二三四五六日末天]|\d+号)[^，。！？]{0,4}(到|送到|收到)")
-BULK = re.compile(r"(批发|批量|团购|大批|集采|企业采购|公司[^，。！？]{0,6}(采购|福利|年货|团购|发(?!票))|单位[^，。！？]{0,4}(采购|福利)|"
+BULK = re.compile(r"(批发|批量|团购|大批|集采|企业采购|(发|给)员工|员工(福利|礼品)|公司[^，。！？]{0,6}(采购|福利|年货|团购|发(?!票))|单位[^，。！？]{0,4}(采购|福利)|"
                   r"(\d{2,}|[几上][十百])\s*(盒|台|箱|件|套|份|袋|罐)[^。！？]{0,12}(多少钱|什么价|价格|便宜|优惠|报价|批发))")
 SPECIAL_INVOICE = re.compile(r"(专票|专用发票|增值税专用)")
 REPLACE_OR_REFUND = re.compile(r"(换新|换一台|换台新|换个新|换一个|换货|退货|退款|退了|退钱)")
@@ -272,6 +273,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
                              f"满 {threshold:g} 元包邮" if threshold is not None else "不包邮", reason=reason))
     amounts: list[float] = []
     comp = None if REVIEW_BRIBE.search(text) else COMPENSATION.search(text)
+    if comp and "假一赔十" in comp.group(0) and re.search(r"敢[^，。！？]{0,4}假一赔十|假一赔十[^，。！？]{0,3}(吗|不|么)", text):
+        comp = None   # "你敢写假一赔十吗" of goods not yet bought challenges, it claims nothing
     if comp:
         amounts = [a for a in (_number(x) for x in re.findall(NUM, comp.group(0))) if a is not None]
         if "假一赔十" in comp.group(0):
@@ -290,7 +293,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     if speed and not PAY_LATER.search(text):   # "工资明天才到，明天再付" is no rush order
         found.append(Request("speed", speed.group(0), False,
                              f"付款后 {policy.dispatch_within_hours} 小时内发货"))
-    bulk = BULK.search(text)
+    # "50台左右，年底发员工" answering how many, after a wholesale price was asked.
+    bulk = BULK.search(text) or (BULK.search(context) and re.search(r"(\d{2,}|[几上][十百])\s*(台|个|件|套|份)", text))
     if bulk:
         found.append(Request("bulk", bulk.group(0), False, f"批量报价由 {policy.escalation_to} 决定"))
     invoice = str((shop or {}).get("invoice", ""))
@@ -461,6 +465,8 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
             if not products and correct is not None and (fixed := correct(message)) != message:
                 products = catalog.resolve(fixed, tokenize(fixed))  # type: ignore[attr-defined]
             if products:
+                if message is not last and (sibling := catalog.sized_sibling(products[0], last)):  # type: ignore[attr-defined]
+                    products = [sibling]   # "3L电饭煲有货吗" … "那5L的呢": the same line, that size
                 break
         # "大的那个能烤整鸡吗" after "炸锅有几个尺寸": the size of the line named before.
         from service.retrieval.catalog import SIZE_PICK
