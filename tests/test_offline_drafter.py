@@ -537,3 +537,16 @@ def test_compensation_threatened_with_a_bad_review_over_the_cap(two_shops: Servi
 def test_a_part_missing_named_first(two_shops: Services) -> None:
     text, _ = top(two_shops, "kitchen-shop", "量勺没有啊 翻了半天", product="K14")
     assert re.search("抱歉|不好意思", text) and "补寄" in text
+
+
+def test_an_unlisted_gift_instead_of_the_listed_ones_is_declined(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "赠品有啥", "亲，食谱、刮刀、海绵刷任选两样。", "都用不上 换成吸油纸行不",
+                  product="K05")
+    assert "清单以外" in text or "不在" in text
+
+
+def test_a_colour_asked_in_stock_and_a_follow_up_of_the_question_before(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "红的有没有货", product="K10")
+    assert "樱桃红" in text and "现货" in text
+    text, _ = top(two_shops, "kitchen-shop", "3L电饭煲有货吗", "亲，3L款有现货。", "那5L的呢 要石墨灰", product="K03")
+    assert "5L" in text and "现货" in text and "可选" in text

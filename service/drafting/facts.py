@@ -188,8 +188,11 @@ class FactAnswerer:
               values: dict[str, str], named: bool = True) -> Piece:
         """A clause quoted for its words; the second one of a reply goes without the name."""
         clause = PRODUCT_ID.sub("", clause)    # "只适配3L电饭煲（K03）": ids are the pack's, not the buyer's
-        text = (f"{values.get('item', '这款')}{'' if clause.startswith(('是', '有', '为')) else '：'}{clause}"
-                if named else clause)
+        item = values.get("item", "这款")
+        if label == "颜色":
+            text = f"{item if named else ''}有{clause}可选"   # colours read as a choice, not a label
+        else:
+            text = f"{item}{'' if clause.startswith(('是', '有', '为')) else '：'}{clause}" if named else clause
         piece = self._piece("clue", self.names.get(label, label), sentence(text), {"item"}, product, clause)
         piece.score = score
         return piece

@@ -407,15 +407,18 @@ class OfflineDrafter:
             # With a problem to settle or a request to decline, only the facts asked for are quoted.
             unasked = problem is None and marked is None and not declines and u.intent not in RULE_INTENTS
             facts = self.fact_answers.answer(question, product, values, unasked=unasked)
-            if not facts and previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None:
-                # "那5L的呢": the question asked before, about the product named now.
-                facts = self.fact_answers.answer(previous, product, values, unasked=False)
+            if (previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None
+                    and (not facts or re.match(r"那", question))):
+                # "那5L的呢": the question asked before, about the product named now (first).
+                before = self.fact_answers.answer(previous, product, values, unasked=False)
+                facts = before + [p for p in facts if p.key not in {b.key for b in before}]
             if (product.stock == 0 and u.intent in OUT_OF_STOCK_TOLD and problem is None
                     and not any(p.key == "库存" for p in facts)):
                 # "现在拍能发吗" of a product out of stock: that it is out comes first.
                 facts = self.fact_answers.stock_pieces(product, values) + facts
             if part is not None:
                 facts = [p for p in facts if p.key != "保修"]   # the part's term is said already
+            facts = [self._in_colour(p, question, product) if p.key == "库存" else p for p in facts]
             pieces += [p for p in facts if p.kind != "clue"]
         # A clause found only by shared words comes after the rules asked about: it is the
         # first to go when the reply runs long ("保修卡丢了" is a warranty question, not the box list).
@@ -497,6 +500,21 @@ class OfflineDrafter:
         return Piece("remedy", "missing", sentence(filled[0]), filled[1]) if filled else None
 
     @staticmethod
+    def _in_colour(piece: Piece, question: str, product: ProductFacts) -> Piece:
+        """"红的有没有货": the stock sentence names the colour asked about (樱桃红)."""
+        if product.stock == 0:
+            return piece
+        colours = [c for c in re.split(r"[、，,/ ]", product.fact("颜色")) if len(c) >= 2]
+        hue = re.search(r"([红橙黄绿青蓝紫粉白黑灰银金棕])(色|的)", question)
+        named = next((c for c in colours if c in question), None) or (
+            next((c for c in colours if hue.group(1) in c), None) if hue else None)
+        if named is None or "目前有现货" not in piece.text:
+            return piece
+        # The pack counts stock per product, not per colour: the colour is offered, the product in stock.
+        return Piece(piece.kind, piece.key, piece.text.replace("目前有现货", f"有{named}，目前有现货", 1),
+                     piece.slots, piece.citations, piece.score)
+
+    @staticmethod
     def _part_warranty(u: Understanding, question: str, values: dict[str, str],
                        product: ProductFacts | None) -> Piece | None:
         """"电机坏了还保吗" of a unit whose motor has its own term: that term, and whether the
@@ -574,7 +592,8 @@ class OfflineDrafter:
                     add("discount_alternative")
             elif r.kind == "gift":
                 item = r.reason.split(":", 1)[1] if r.reason.startswith("unlisted:") else ""
-                if item and product is not None and item[:2] in included(product) and not any(
+                box = (product.fact("in_box") or included(product)) if product is not None else ""
+                if item and product is not None and item[:2] in box and not any(
                         item[:2] in w for w in name_words(product)):
                     continue  # what they ask for comes with the product: the facts say so
                 add("gift_unlisted" if r.reason.startswith("unlisted") else

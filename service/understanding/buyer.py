@@ -124,7 +124,7 @@ def _number(raw: str) -> float | None:
 # --- what the buyer asks for -----------------------------------------------------------------
 
 DISCOUNT = re.compile(r"(打折|打个折|折扣|改价|改个价|便宜|优惠|抹零|抹个零|(?<!涂)抹(一下|掉|了|啊|嘛|吧|个|点|不)|零头|少点|少一点|少算|少收|再少|不能少|"
-                      r"砍价|讲价|议价|还价|最低价|最低多少|底价|减价|降价|让利|半价|太贵|好贵|这么贵|"
+                      r"砍价|讲价|议价|还价|最低价|最低多少|底价|减价|降价|让利|半价|(?<!别)太贵|好贵|这么贵|"
                       rf"\d+折|{NUM}折|(减|少|让)(我|个)?\s*{NUM}\s*(块|元)|按[^，。！？]{{0,8}}的?价(格|钱)?(给我|算|换|发))")
 # A counter-offer: "80卖不卖", "188一盒行不行".
 COUNTER = re.compile(r"(\d+(?:\.\d+)?)\s*(元|块)?\s*(一|每)?\s*(盒|个|件|袋|罐|台|瓶|斤|套)?\s*"
@@ -137,6 +137,7 @@ GIFT_ASK = re.compile(rf"(多送|再送|送{NUM}?(个|份|袋|罐|盒|包|张|�
                       r"(再|多)(加|给)(个|一个|一份|点|一张|一把|两|几)|都要(?![以用按给是])|全要)")
 # "就要两把刮刀", "能选两把硅胶刮刀吗": a count of a named thing.
 COUNTED_ITEM = re.compile(rf"{NUM}\s*(个|份|本|把|张|只|支|包|袋)([\u4e00-\u9fff]{{1,6}})")
+GIFT_SWAP = re.compile(r"(换成|改成)([\u4e00-\u9fff]{2,6}?)(行不|行吗|可以吗|可以不|吧|呗|好不好|[？?]|$)")
 GIFT_ITEM = re.compile(rf"(送|加|给|换成|换|改成)(我|您)?{NUM}?\s*小?(个|份|袋|罐|盒|包|张|把|瓶|支|只)([\u4e00-\u9fff]{{1,6}})")
 FREE_SHIPPING = re.compile(r"(包邮|包油吗|包油不|免邮|免运费|运费|邮费|包了吧|给我包|包个邮|包下邮|包一下邮)")
 BELOW_THRESHOLD = re.compile(r"(差(?!价)|不够|不满|没满|没到|凑不够|凑单太)")
@@ -238,20 +239,23 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
         found.append(Request("discount", rate.group(0) if rate else "便宜/优惠", allowed,
                              f"客服可给折扣上限 {policy.max_discount_percent:g}%"))
     gift = GIFT_ASK.search(text)
-    if gift or intent.scores.get("gift_request", 0) >= 1.5:
+    swapped = GIFT_SWAP.search(text) if re.search(r"(赠品|送|礼)", text + context) else None
+    if gift or swapped or intent.scores.get("gift_request", 0) >= 1.5:
         qty = re.search(rf"(多送|再送|送){NUM}\s*(个|份|袋|罐|盒|包)", text)
         amount = _number(qty.group(2)) if qty else 1.0
         extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要(?![以用按给是])|全要)", text))
         item = GIFT_ITEM.search(text)
-        unlisted = bool(item) and not any(gift_named(item.group(5), g) for g in policy.gifts.allowed) \
-            and not re.match(r"(小?礼物|小?赠品|礼品|东西|点|啥|什么)", item.group(5))
+        swap = swapped   # "换成吸油纸行不": another thing instead of the listed gifts
+        name = item.group(5) if item else swap.group(2) if swap else ""
+        unlisted = bool(name) and not any(gift_named(name, g) for g in policy.gifts.allowed) \
+            and not re.match(r"(小?礼物|小?赠品|礼品|东西|点|啥|什么)", name)
         # Two of one listed gift ("两把刮刀"): each listed gift is one piece.
         same = bool(item) and not unlisted and (_number(item.group(3) or "一") or 1) > 1
         same = same or any((_number(m.group(1)) or 1) > 1 and any(gift_named(m.group(3), g) for g in policy.gifts.allowed)
                            for m in COUNTED_ITEM.finditer(text))
         allowed = (bool(policy.gifts.allowed) and (amount or 1) <= policy.gifts.max_per_order
                    and not extra and not unlisted and not same)
-        reason = f"unlisted:{item.group(5)}" if unlisted and item else "same" if same else "extra" if not allowed else ""
+        reason = f"unlisted:{name}" if unlisted else "same" if same else "extra" if not allowed else ""
         found.append(Request("gift", gift.group(0) if gift else "赠品", allowed,
                              f"可送:{'、'.join(policy.gifts.allowed) or '无'},每单 {policy.gifts.max_per_order} 份",
                              reason=reason))
