@@ -1,4 +1,4 @@
-"""The golden gate `make test` runs: the offline drafter over both golden sets and the four
+"""The golden gate `make test` runs: the offline drafter over both golden sets and the ten
 kitchen dev sets must not regress past the committed baselines (eval/baselines/), nor miss
 the floors.
 
@@ -42,7 +42,10 @@ def env(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # drafter (eval/README.md): their gate keeps what was won there.
 @pytest.mark.parametrize(("name", "floor"), [("golden-demo", 0.90), ("golden-kitchen", 0.85),
                                              ("dev-kitchen", 0.85), ("dev-kitchen-2", 0.85),
-                                             ("dev-kitchen-3", 0.85), ("dev-kitchen-4", 0.85)])
+                                             ("dev-kitchen-3", 0.85), ("dev-kitchen-4", 0.85),
+                                             ("dev-kitchen-5", 0.85), ("dev-kitchen-6", 0.85),
+                                             ("dev-kitchen-7", 0.85), ("dev-kitchen-8", 0.85),
+                                             ("dev-kitchen-9", 0.85), ("dev-kitchen-10", 0.85)])
 def test_offline_drafter_holds_its_baseline(env: Path, name: str, floor: float) -> None:
     result = runner.invoke(app, [
         "eval", "run", str(ROOT / "eval" / f"{name}.jsonl"),

@@ -18,6 +18,7 @@ from service.understanding.intents import (
     load_examples,
 )
 from service.understanding.ngram import NgramModel
+from tests.conftest import ROOT
 
 
 def test_lexicon_covers_every_intent() -> None:
@@ -232,3 +233,19 @@ def test_catalog_resolution(query: str, expected: list[str]) -> None:
 
 def test_builtin_dir_holds_the_lexicon() -> None:
     assert (BUILTIN_DIR / "intents.yaml").is_file()
+
+
+def test_catalog_resolution_is_the_same_on_every_run() -> None:
+    # Two kettles tie on the words "不锈钢" and "水壶"; the order once followed a set's, which
+    # changes with PYTHONHASHSEED, so the same chat got different replies run to run.
+    import subprocess
+    import sys
+
+    code = ("import csv; from service.retrieval.catalog import Catalog; from service.retrieval.lexical import tokenize; "
+            f"rows = list(csv.DictReader(open({str(ROOT / 'knowledge/kitchen-shop/products.csv')!r}, encoding='utf-8'))); "
+            "c = Catalog([(r['id'], r['name'], r['aliases'].split('|')) for r in rows], tokenize=tokenize); "
+            "q = '冲奶粉用哪个水壶好 两款不锈钢的和恒温的有啥区别'; print(c.resolve(q, tokenize(q)))")
+    runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in (1, 2, 3, 4)}
+    assert len(runs) == 1, runs

@@ -116,7 +116,7 @@ class Catalog:
         """"小号的炸锅": of the sizes of one product line that a word of the query names
         ("炸锅" in 空气炸锅 and 迷你空气炸锅), the smallest (or the largest)."""
         words = [t for t in tokens if len(t) >= 2]
-        line = {pid for term, pids in self.terms.items() if any(w in term for w in words) for pid in pids}
+        line = dict.fromkeys(pid for term, pids in self.terms.items() if any(w in term for w in words) for pid in pids)
         sized = [(float(m.group(0).rstrip("Llm升毫").strip() or 0), pid) for pid in line
                  if (m := re.search(r"\d+(\.\d+)?\s*(L|l|升)", self.names[pid]))]
         if len(sized) < 2 or len({v for v, _ in sized}) != len(sized):
@@ -142,7 +142,7 @@ class Catalog:
 
     def _by_words(self, tokens: Sequence[str]) -> list[str]:
         matched: dict[str, list[str]] = defaultdict(list)
-        for token in set(tokens):
+        for token in dict.fromkeys(tokens):   # in the query's order: a set's order varies by run
             entry = self.words.get(token)
             if entry:
                 for pid in entry[0]:
@@ -155,5 +155,7 @@ class Catalog:
         if not scores:
             return []
         best = max(scores.values())
-        return [pid for pid, score in sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+        # Ties go to the catalog's order, the same on every run.
+        order = {pid: i for i, pid in enumerate(self.names)}
+        return [pid for pid, score in sorted(scores.items(), key=lambda kv: (-kv[1], order.get(kv[0], 0)))
                 if score >= WORD_MIN_SCORE and score >= WORD_RELATIVE * best]
