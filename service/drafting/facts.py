@@ -50,6 +50,11 @@ def fact_lines(product: ProductFacts) -> list[tuple[str, str]]:
     return out
 
 
+def colours(product: ProductFacts) -> list[str]:
+    """The colours the product comes in ("奶白、曜石黑" -> ["奶白", "曜石黑"])."""
+    return [c for c in re.split(r"[、，,/ ]", product.fact("颜色")) if len(c) >= 2]
+
+
 def name_words(product: ProductFacts) -> list[str]:
     """The product's name parts and aliases, longest first."""
     words = {w for w in [*product.name.split(), *product.fact("又称").split("、")] if len(w) >= 2}

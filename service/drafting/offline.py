@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 from service.drafting import samples as shop_samples
-from service.drafting.facts import CODE, PRODUCT_ID, FactAnswerer, fact_lines, name_words
+from service.drafting.facts import CODE, PRODUCT_ID, FactAnswerer, colours, fact_lines, name_words
 from service.drafting.pieces import Piece, clauses, fill, sentence
 from service.drafting.topics import SHIPPED, Topics
 from service.guardrails.context import ProductFacts
@@ -418,7 +418,7 @@ class OfflineDrafter:
                 facts = self.fact_answers.stock_pieces(product, values) + facts
             if part is not None:
                 facts = [p for p in facts if p.key != "保修"]   # the part's term is said already
-            facts = [self._in_colour(p, question, product) if p.key == "库存" else p for p in facts]
+            facts = [self._stock_in_colour(p, question, product) if p.key == "库存" else p for p in facts]
             pieces += [p for p in facts if p.kind != "clue"]
         # A clause found only by shared words comes after the rules asked about: it is the
         # first to go when the reply runs long ("保修卡丢了" is a warranty question, not the box list).
@@ -500,14 +500,14 @@ class OfflineDrafter:
         return Piece("remedy", "missing", sentence(filled[0]), filled[1]) if filled else None
 
     @staticmethod
-    def _in_colour(piece: Piece, question: str, product: ProductFacts) -> Piece:
+    def _stock_in_colour(piece: Piece, question: str, product: ProductFacts) -> Piece:
         """"红的有没有货": the stock sentence names the colour asked about (樱桃红)."""
         if product.stock == 0:
             return piece
-        colours = [c for c in re.split(r"[、，,/ ]", product.fact("颜色")) if len(c) >= 2]
+        offered = colours(product)
         hue = re.search(r"([红橙黄绿青蓝紫粉白黑灰银金棕])(色|的)", question)
-        named = next((c for c in colours if c in question), None) or (
-            next((c for c in colours if hue.group(1) in c), None) if hue else None)
+        named = next((c for c in offered if c in question), None) or (
+            next((c for c in offered if hue.group(1) in c), None) if hue else None)
         if named is None or "目前有现货" not in piece.text:
             return piece
         # The pack counts stock per product, not per colour: the colour is offered, the product in stock.

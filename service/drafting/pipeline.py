@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.drafting.facts import colours
 from service.drafting.llm import DraftError, LLMDrafter
 from service.drafting.offline import Draft, OfflineDrafter, slot_values
 from service.errors import InvalidRequest, ProductNotFound
@@ -317,12 +318,11 @@ class SuggestionPipeline:
     def _in_colour(self, shop: str, products: Any, question: str) -> list[str]:
         """Products whose colours the question names: a colour by its name (复古绿), or
         else by its hue (粉色 of 樱花粉)."""
-        colours = {pid: [c for c in re.split(r"[、，,/ ]", f.fact("颜色")) if len(c) >= 2]
-                   for pid in products if (f := self.guardrails.product_facts(shop, pid)) is not None}
-        named = [pid for pid, cs in colours.items() if any(c in question for c in cs)]
+        offered = {pid: colours(f) for pid in products if (f := self.guardrails.product_facts(shop, pid)) is not None}
+        named = [pid for pid, cs in offered.items() if any(c in question for c in cs)]
         if named or (hue := COLOUR.search(question)) is None:
             return named
-        return [pid for pid, cs in colours.items() if any(hue.group(1) in c for c in cs)]
+        return [pid for pid, cs in offered.items() if any(hue.group(1) in c for c in cs)]
 
     @staticmethod
     def _resolver(p: _Prepared) -> Any:
