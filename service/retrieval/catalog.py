@@ -65,6 +65,7 @@ class Catalog:
         self.words = {w: (pids, math.log(n / len(pids)) / unique) for w, pids in words.items()
                       if len(pids) <= max(3, min(n // 10, MAX_SHARED))}
         self._fuzzy_terms = [t for t in self.terms if len(t) >= FUZZY_MIN_LEN]
+        self._order = {pid: i for i, pid in enumerate(self.names)}   # ties go to the catalog's order
 
     def __contains__(self, product_id: str) -> bool:
         return product_id in self.names
@@ -79,11 +80,10 @@ class Catalog:
 
     def sized_sibling(self, product_id: str, text: str) -> str | None:
         """"那5L的呢" of the 3L one: the sibling in the size the text names, if another."""
-        sizes = {(m.group(1), m.group(2).lower().replace("升", "l")) for m in SIZE_ASKED.finditer(text)}
-        size = SIZE_ASKED.search(text)
-        if size is None or len(sizes) != 1:
-            return None    # "3升和5升哪个…" compares sizes; it asks of none in particular
-        wanted = size.group(1) + ("ml" if size.group(2) in ("ml", "毫升") else "L")
+        sizes = {m.group(1) + ("ml" if m.group(2) in ("ml", "毫升") else "L") for m in SIZE_ASKED.finditer(text)}
+        if len(sizes) != 1:
+            return None    # none named, or "3升和5升哪个…" comparing sizes: it asks of none in particular
+        wanted = next(iter(sizes))
         same = re.compile(rf"(?<![\d.]){re.escape(wanted)}(?![\d.])", re.IGNORECASE)
         if same.search(self.names.get(product_id, "")):
             return None
@@ -117,8 +117,8 @@ class Catalog:
         ("炸锅" in 空气炸锅 and 迷你空气炸锅), the smallest (or the largest)."""
         words = [t for t in tokens if len(t) >= 2]
         line = dict.fromkeys(pid for term, pids in self.terms.items() if any(w in term for w in words) for pid in pids)
-        sized = [(float(m.group(0).rstrip("Llm升毫").strip() or 0), pid) for pid in line
-                 if (m := re.search(r"\d+(\.\d+)?\s*(L|l|升)", self.names[pid]))]
+        sized = [(float(m.group(1)), pid) for pid in line
+                 if (m := SIZE_ASKED.search(self.names[pid])) and m.group(2) in ("L", "l", "升")]
         if len(sized) < 2 or len({v for v, _ in sized}) != len(sized):
             return []   # not one line in different sizes (accessories without a size aside)
         return [min(sized)[1] if small else max(sized)[1]]
@@ -156,6 +156,5 @@ class Catalog:
             return []
         best = max(scores.values())
         # Ties go to the catalog's order, the same on every run.
-        order = {pid: i for i, pid in enumerate(self.names)}
-        return [pid for pid, score in sorted(scores.items(), key=lambda kv: (-kv[1], order.get(kv[0], 0)))
+        return [pid for pid, score in sorted(scores.items(), key=lambda kv: (-kv[1], self._order.get(kv[0], 0)))
                 if score >= WORD_MIN_SCORE and score >= WORD_RELATIVE * best]

@@ -497,11 +497,14 @@ def understand(messages: list[str], policy: Policy, catalog: object | None = Non
     if hours is None:
         # "用了一个月" told earlier in the chat is still the time since receipt.
         hours = next((h for m in reversed(messages[:-1]) if (h := elapsed_hours(m)) is not None), None)
-    # The problem may have been told in the buyer's message before ("坏了" … "20多天了").
-    # (or a few messages back, when the last one only insists: "修什么修，我要换新的")
-    claim = last if QUALITY_WORDS.search(last) or len(messages) < 2 else \
-        f"{messages[-2]} {last}" if QUALITY_WORDS.search(messages[-2]) or not REPLACE_OR_REFUND.search(last) else \
-        " ".join(messages[-4:])
+    # The problem may have been told in the buyer's message before ("坏了" … "20多天了"), or a
+    # few messages back when the last one only insists ("修什么修，我要换新的").
+    if QUALITY_WORDS.search(last) or len(messages) < 2:
+        claim = last
+    elif QUALITY_WORDS.search(messages[-2]) or not REPLACE_OR_REFUND.search(last):
+        claim = f"{messages[-2]} {last}"
+    else:
+        claim = " ".join(messages[-4:])
     if (expired := out_of_warranty(claim, hours, warranty)) is not None:
         requests.append(expired)     # past the warranty, the claim window is moot
     elif (late := late_claim(claim, policy, hours)) is not None:
