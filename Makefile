@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PACK   ?= knowledge/demo-shop
 
-.PHONY: install run test bench eval-retrieval clean
+.PHONY: install run test bench intent-examples eval-retrieval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_eval.py
 	$(BIN)/python bench/bench_intents.py
 	$(BIN)/python bench/bench_store.py
+
+# The development sets' single-message cases train the intent model (never the golden sets).
+intent-examples: $(STAMP)
+	$(BIN)/huashu eval intent-examples $(sort $(wildcard eval/dev-*.jsonl)) \
+		$(foreach g,$(sort $(wildcard eval/golden-*.jsonl)),--exclude $(g)) \
+		--out knowledge/builtin/intent_examples_dialogues.yaml
 
 eval-retrieval: $(STAMP)
 	$(BIN)/huashu ingest $(PACK)

@@ -307,6 +307,29 @@ def eval_retrieval(
                       markup=False, highlight=False)
 
 
+@eval_app.command("intent-examples")
+@handle_errors
+def eval_intent_examples(
+    sets: Annotated[list[Path], typer.Argument(help="Development sets (CONTRACTS §2 JSONL); never golden sets.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The examples file to write (YAML).")],
+    exclude: Annotated[list[Path] | None, typer.Option(
+        "--exclude", help="A set whose buyer messages are never taken (the golden sets); repeatable.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Harvest the single-message cases of labelled dialogue sets as intent examples for the
+    n-gram model (list the file under `model.examples` in intents.yaml)."""
+    from service.evaluation.harvest import harvest, render, write
+
+    examples = harvest(sets, exclude=exclude or ())
+    write(out_file, render(examples, sets))
+    counts = {intent: len(messages) for intent, messages in examples.items()}
+    if as_json:
+        emit_json({"out": str(out_file), "examples": sum(counts.values()), "per_intent": counts})
+        return
+    out.print(f"{sum(counts.values())} examples of {len(counts)} intents from {len(sets)} set(s) → {out_file}",
+              markup=False, highlight=False)
+
+
 @eval_app.command("guardrails")
 @handle_errors
 def eval_guardrails(

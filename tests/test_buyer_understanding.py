@@ -62,7 +62,8 @@ def test_product_from_text_or_history(demo: Services) -> None:
     (["黑枸杞小罐有货吗", "那大罐呢"], "stock", "pre_sale"),
     (["收到的核桃有几颗坏了", "拍好了 你看怎么处理吧"], "quality_issue", "after_sale"),
     (["能便宜点吗", "那今天能发吗"], "shipping_time", "in_sale"),   # a new question keeps its own intent
-    (["那大罐呢"], "other", "pre_sale"),                              # with nothing before, it names nothing
+    (["那大罐呢"], "product_question", "pre_sale"),    # with nothing before: asks about the big tin
+    (["那个呢"], "other", "pre_sale"),                 # ... and this names nothing
 ])
 def test_intent_reads_the_earlier_messages(messages: list[str], intent: str, stage: str) -> None:
     u = understand(messages, POLICY)

@@ -405,6 +405,12 @@ def test_small_or_large_picks_the_size_of_a_product_line(two_shops: Services) ->
     assert s.understanding is not None and s.understanding.product == "K05"
 
 
+def test_a_size_beyond_the_line_picks_its_largest(two_shops: Services) -> None:
+    s = suggest(two_shops, "kitchen-shop", "电饭煲有没有6升以上的 家里人多")
+    assert s.understanding is not None and s.understanding.product == "K04"
+    assert "5L" in s.candidates[0].text
+
+
 def test_the_busiest_day_picks_the_size(two_shops: Services) -> None:
     s = suggest(two_shops, "kitchen-shop", "想买个电饭煲", "亲，家里几个人吃饭呢？", "平时两口人 过年回来就6个了")
     assert s.understanding is not None and s.understanding.product == "K04"

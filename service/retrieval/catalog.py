@@ -25,6 +25,8 @@ SIZE_WORD = re.compile(r"\d+(\.\d+)?\s*(L|l|ml|升|毫升|寸|档|Bar|张|件)")
 SIZE_ASKED = re.compile(r"(\d+(?:\.\d+)?)\s*(L|l|升|ml|毫升)")
 SIZE_PICK = re.compile(r"(?:(小号|小的|小一点的|小一号|小款|小尺寸)|(大号|大的|大一点的|大一号|大款|大尺寸))")
 CN_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(毫升|升)")
+# "有没有6升以上的", "还有更大的吗": of one line in several sizes, the largest.
+BEYOND = re.compile(r"\d+(?:\.\d+)?\s*(?:L|l|升)\s*(?:以上|往上|还大|更大)|更大的|最大的|大点的")
 # Word-overlap resolution: a product needs this much IDF mass from distinct name words,
 # in units of a word no other product has (so about two fairly distinctive words), and at
 # least this share of the best product's mass.
@@ -105,6 +107,9 @@ class Catalog:
                 products.append(pid)
         if not products and (size := SIZE_PICK.search(text)):
             products = self._by_size(tokens, small=size.group(1) is not None)
+        if products and BEYOND.search(text) and set(products) <= set(line := self.siblings(products[0])):
+            sized = [(float(m.group(1)), pid) for pid in line if (m := SIZE_ASKED.search(self.names[pid]))]
+            products = [max(sized)[1]] if len(sized) == len(line) > 1 else products
         if fuzzy and not products and self._fuzzy_terms and len(self.terms) <= SCAN_LIMIT:
             match = process.extractOne(text, self._fuzzy_terms, scorer=fuzz.partial_ratio,
                                        score_cutoff=FUZZY_CUTOFF)

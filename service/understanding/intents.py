@@ -3,8 +3,9 @@ the conversation for messages that lean on it.
 
 The lexicon (`knowledge/builtin/intents.yaml`) gives each intent weighted cue substrings
 and regular expressions; a message scores the sum of what it contains. The n-gram model
-(ngram.py, trained on `intent_examples.yaml`) adds `model.weight` times its probability
-for each intent it finds likely, which covers phrasings the lexicon does not list while
+(ngram.py, trained on `intent_examples.yaml` and on the development sets' labelled
+messages, `intent_examples_dialogues.yaml`) adds `model.weight` times its probability for
+each intent it finds likely, which covers phrasings the lexicon does not list while
 the lexicon's decisive cues still win. Earlier buyer messages add their own scores at a
 discount (`context`), more when the last message is a bare follow-up ("那这个呢",
 "还是不行"). The best intent at or above the threshold wins, else `other`.
@@ -124,11 +125,15 @@ class IntentClassifier:
         if with_model and (spec := data.get("model")):
             where = f"{path.name}: model"
             if not isinstance(spec, dict) or not spec.get("examples"):
-                raise LexiconError(f"{where}: expected a mapping with `examples` (a file next to the lexicon)")
-            try:
-                examples = load_examples(path.parent / str(spec["examples"]))
-            except LexiconError as exc:
-                raise LexiconError(f"{where}.examples: {exc.message}") from exc
+                raise LexiconError(f"{where}: expected a mapping with `examples` (files next to the lexicon)")
+            files = spec["examples"] if isinstance(spec["examples"], list) else [spec["examples"]]
+            examples: dict[str, list[str]] = {}
+            for name in files:
+                try:
+                    for intent, messages in load_examples(path.parent / str(name)).items():
+                        examples.setdefault(intent, []).extend(messages)
+                except LexiconError as exc:
+                    raise LexiconError(f"{where}.examples: {exc.message}") from exc
             unknown = sorted(set(examples) - set(INTENTS))
             if unknown:
                 raise LexiconError(f"{where}.examples: unknown intents {', '.join(unknown)}")
