@@ -172,7 +172,7 @@ QUOTED = re.compile(r"[“\"「『][^”\"」』]{0,40}[”\"」』]")
 FENCED = re.compile(r"([\[【][^\]】]*[\]】]|#{2,}[^#]*(?:#{2,}|$))")
 HEADED = re.compile(r"(system|系统|平台|官方|管理员|店长|主管)?(提示|指令|通知|公告|消息)\s*[:：]", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[。！？!?\n])")
-REFERS_BACK = re.compile(r"(按|照|就按|就照)(这个|这|此|上面|上述)")
+REFERS_BACK = re.compile(r"(按|照|就按|就照)(这个|这|此|上面|上述)|^\s*那(?!个|边|里)")
 # What an order change is about, beside a gift named ("地址改一下 刮刀也要"): it stays a change.
 ORDER_DETAILS = re.compile(r"(地址|电话|手机号|收件人|收货人|颜色|尺寸|型号|规格|取消|拦截|改成\d)")
 # Buyers call the agent 老板 and ask for 人工 (a person, which the agent is): neither asks
