@@ -556,3 +556,35 @@ def test_a_colour_asked_in_stock_and_a_follow_up_of_the_question_before(two_shop
     assert "樱桃红" in text and "现货" in text
     text, _ = top(two_shops, "kitchen-shop", "3L电饭煲有货吗", "亲，3L款有现货。", "那5L的呢 要石墨灰", product="K03")
     assert "5L" in text and "现货" in text and "可选" in text
+
+
+def test_one_more_gift_insisted_on_goes_to_the_supervisor(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "赠品三样都要行不", "亲，每单最多选两样赠品，还请体谅～",
+                         "就多一个海绵刷 又不值几个钱 给加上嘛")
+    assert escalate and "店长" in text and "备注好了" not in text   # never noted as granted
+
+
+def test_another_carrier_asked_for_is_no_lost_parcel(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "能发京东吗 韵达我们这边老丢件")
+    assert "8元" in text and "补发" not in text and not escalate
+
+
+@pytest.mark.parametrize("turns", [
+    ("破壁机打到一半停了 屏幕上显示E2", "亲别着急，请问您是在用手动档连续打吗？", "对啊 那现在咋整 坏了吗"),   # the code a message back
+    ("破壁机显示E1", "亲，E1是杯体没放到位，重新放好就行。", "弄好了 那E2又是啥"),                         # a new code, not a retry
+])
+def test_a_fault_code_asked_about_is_explained(two_shops: Services, turns: tuple[str, ...]) -> None:
+    text, _ = top(two_shops, "kitchen-shop", *turns, product="K01")
+    assert "E2是电机过热保护" in text and "20分钟" in text and "E1=" not in text and "换新" not in text
+
+
+def test_a_red_packet_to_change_a_review_is_declined(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "榨汁杯用着有点漏 我给了差评", "亲，很抱歉，能说说是哪里漏吗？",
+                         "你给我发50块红包 我就把差评改了")
+    assert not escalate and "红包" in text and "店长" not in text
+
+
+def test_a_waiver_asked_again_without_a_particle(two_shops: Services) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", "新疆能包邮吗", "亲，新疆每单需要补15元运费哦。", "能不能给我免了",
+                         "亲，实在抱歉，偏远地区运费小灶免不了。", "求你了 免了吧")
+    assert escalate and "店长" in text

@@ -26,6 +26,7 @@ INCLUDED = re.compile(r"(带|配|含|附|送)(不带|不配|不含)?(?:个|了|�
 VAGUE = frozenset({"啥", "什么", "啥东西", "什么东西", "东西", "些啥", "些什么", "点啥", "点什么"})
 CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
 CODE_BONUS = 10.0       # a clause naming the fault code asked about wins over shared words
+CODE_ENTRY = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})\s*[=＝:：]\s*([^，,；;、。]+)")
 MAX_QUOTE = 60          # characters of one fact quoted in a chat reply
 MIN_MATCH = 2.4         # what a clause must share with the question to be quoted unasked
 NAME_WEIGHT = 0.3       # words of the product's name left in the question
@@ -78,6 +79,13 @@ def parts(question: str) -> list[str]:
     """The separate questions of a message ("冲奶调几度 能一直保温吗"), when it has several."""
     found = [p for p in PART.split(question) if len(p) >= 3]
     return found if len(found) > 1 else []
+
+
+def code_entries(clause: str, codes: set[str]) -> str:
+    """Of a table of fault codes ("故障码：E1=…，E2=…"), the entries asked about, read as
+    sentences ("E2是电机过热保护（…）"); any other clause as it is."""
+    entries = [(m.group(1), m.group(2)) for m in CODE_ENTRY.finditer(clause) if m.group(1).lower() in codes]
+    return "，".join(f"{code}是{meaning}" for code, meaning in entries) if entries else clause
 
 
 class FactAnswerer:
@@ -172,7 +180,7 @@ class FactAnswerer:
         if ranked and ranked[0][0] >= needed and not any(ranked[0][2] in p.text for p in pieces):
             pieces = strong
             top, label, clause = ranked[0]
-            pieces.append(self._clue(label, clause, top, product, values))
+            pieces.append(self._clue(label, code_entries(clause, codes), top, product, values))
         # "炖燕窝要多久 三个胆能一起炖吗": a second question in the message gets its own
         # clause, when one fits it clearly and nothing said so far does.
         if pieces:

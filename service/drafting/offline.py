@@ -19,7 +19,7 @@ Nothing shop-specific lives here: it all comes from the pack and the built-in sc
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -80,12 +80,17 @@ GIFT_PICKED = (r"(?<![不别])(选|要|就要|那就|就|挑|备注)(了)?[^，�
 MISSING_PART = re.compile(r"(收到|拆开|打开|盒子里|箱子里|里面|包装里)[^，。！？]{0,4}(没有|没看到|没找到|找不到|少了|缺了?)(那个|个|一个)?"
                           r"(?P<part>[\u4e00-\u9fff]{2,6}?)(啊|呀|吗|呢|了|，|。|！|？|$|\s)|"
                           r"(^|[，。！？\s])(?P<named>[\u4e00-\u9fff]{2,6}?)(没有|没看到|没找到|找不到)(啊|呀|呢|了|$|\s|[，。！？])")
-RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行|每次都|天天|反复|老是|总是|又(是|出现|跳|来|[Ee]\d))")
+RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行|每次都|天天|反复|老是|总是|"
+                     r"又(是(?!啥|什么|怎么)|出现|跳|来|[Ee]\d))")
+# "那现在咋整 坏了吗" after "屏幕上显示E2": a follow-up about the code named a message back.
+ABOUT_CODE = re.compile(r"(坏了(吗|嘛|么|没)|咋整|怎么办|咋办|怎么弄|咋弄|什么意思|啥意思|是啥|是什么|怎么回事|正常吗)")
 # "之前在别家买收到有划痕": a problem with another shop's goods is no problem to settle here.
 ELSEWHERE = re.compile(r"(别家|别的店|其他店|其他家|外面买)")
 # "功率多大，怕跳闸": a worry before buying names no problem to settle.
 WORRY = re.compile(r"(怕|担心|害怕|会不会|容不容易|会)$")
 HYPOTHETICAL = re.compile(r"(如果|万一|要是|假如|以后|之后|到时候)")
+# "能发京东吗 韵达我们这老丢件": another carrier asked for; the trouble told is the reason, not this parcel's.
+OTHER_CARRIER = re.compile(r"(能|可以|可不可以|能不能)(发|走|用|换)(个)?(京东|顺丰|中通|圆通|申通|邮政|EMS|极兔)")
 # A complaint in the buyer's words, whatever the intent it was classified as.
 COMPLAINT = re.compile(r"(投诉|差劲|太差|失望|垃圾|骗子|骗人|坑人|坑爹|黑店|破(东西|玩意|电器|店|烂)|什么(东西|服务|玩意)|气死|"
                        r"无语|恶心|退钱|给个说法|态度(差|太)|耍我|忽悠|sb|SB|傻逼|傻b|煞笔|智障|脑残)")
@@ -247,6 +252,14 @@ def citations_for(used: set[str], product: ProductFacts | None, values: dict[str
     return cites
 
 
+def code_asked(question: str, buyer: Sequence[str]) -> str:
+    """The question, with the fault code it is about when a message back named it."""
+    if CODE.search(question) or len(buyer) < 2 or not ABOUT_CODE.search(question):
+        return question
+    code = next((m.group(1) for m in CODE.finditer(buyer[-2])), None)
+    return f"{question} {code}" if code else question
+
+
 class OfflineDrafter:
     name = "offline"
 
@@ -345,9 +358,10 @@ class OfflineDrafter:
         marked = self._marked_clause(question, product, values)
         if marked is not None:
             pieces.append(marked)
+        coded = code_asked(question, buyer)
         # A check to make comes before any remedy, and asks for the video itself.
         checks = ("start_condition", "duty_cycle")
-        problem = self._problem(u, question, values) if marked is None or marked.key not in checks else None
+        problem = self._problem(u, coded, values, told=buyer[:-1]) if marked is None or marked.key not in checks else None
         if problem is None and marked is None and previous and (FOLLOW_UP.search(question) or len(question) <= SHORT_REPLY
                                              or u.intent == "complaint" or u.mood in ("angry", "impatient")
                                              or REPLACE_OR_REFUND.search(question)):
@@ -406,7 +420,7 @@ class OfflineDrafter:
         if product is not None:
             # With a problem to settle or a request to decline, only the facts asked for are quoted.
             unasked = problem is None and marked is None and not declines and u.intent not in RULE_INTENTS
-            facts = self.fact_answers.answer(question, product, values, unasked=unasked)
+            facts = self.fact_answers.answer(coded, product, values, unasked=unasked)
             if (previous and len(question) <= FOLLOW_UP_CHARS and not declines and problem is None
                     and (not facts or re.match(r"那", question))):
                 # "那5L的呢": the question asked before, about the product named now (first).
@@ -438,14 +452,22 @@ class OfflineDrafter:
                 kept.append(piece)
         return kept
 
-    def _problem(self, u: Understanding, question: str, values: dict[str, str], photos: str = "") -> Piece | None:
+    def _problem(self, u: Understanding, question: str, values: dict[str, str], photos: str = "",
+                 told: Sequence[str] = ()) -> Piece | None:
         """The remedy for what went wrong, unless the buyer only asks whether it is normal.
-        `photos` is the follow-up that may say the photos were sent."""
+        `photos` is the follow-up that may say the photos were sent; `told`, the buyer's
+        earlier messages."""
         if u.injection or BUYING_PART.search(question):
             return None    # "内胆刮花了，能单独买吗" asks to buy a part, not for a remedy
-        # "放好了还是E1": the fix the code asks for was tried; the code is now a defect.
-        retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question + photos))
+        # "放好了还是E1": the fix the code asks for was tried; the code is now a defect. A code
+        # not named before ("好了能转了 又跳E2了") is a new one to explain.
+        codes = {c.lower() for c in CODE.findall(question)}
+        before = {c.lower() for m in told for c in CODE.findall(m)}
+        retried_code = bool(FAULT_CODE.search(question) and RETRIED.search(question + photos)
+                            and (not told or not codes or codes & before))
         for pid, cue, spec in self.problems:
+            if pid in PROBLEM_KINDS_IN_TRANSIT and OTHER_CARRIER.search(question):
+                continue
             m = next((m for m in cue.finditer(question)
                       if not _negated(question, m.start()) and not WORRY.search(question[:m.start()])
                       and not ELSEWHERE.search(question[:m.start()])), None)

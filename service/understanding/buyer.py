@@ -135,6 +135,8 @@ EXPLICIT_DISCOUNT = re.compile(r"(打折|打个折|便宜点|便宜些|便宜一
 OTHER_SHOP_PRICE = re.compile(r"(别家|别的店|其他家|其他店|人家|外面|网上|超市|实体店|同款)[^，。！？]{0,10}?(\d+(?:\.\d+)?)")
 GIFT_ASK = re.compile(rf"(多送|再送|送{NUM}?(个|份|袋|罐|盒|包|张|把|瓶)?|赠品|小礼物|礼品|送点|送啥|送什么|"
                       r"(再|多)(加|给)(个|一个|一份|点|一张|一把|两|几)|都要(?![以用按给是])|全要)")
+# "就多一个海绵刷", "给加上嘛": one more of the gifts, asked after the agent said two is all.
+MORE_GIFT = re.compile(r"多(一|1)(个|份|样|把|本|瓶)|给加上|加上(嘛|吧|呗)")
 # "就要两把刮刀", "能选两把硅胶刮刀吗": a count of a named thing.
 COUNTED_ITEM = re.compile(rf"{NUM}\s*(个|份|本|把|张|只|支|包|袋)([\u4e00-\u9fff]{{1,6}})")
 GIFT_SWAP = re.compile(r"(换成|改成)([\u4e00-\u9fff]{2,6}?)(行不|行吗|可以吗|可以不|吧|呗|好不好|[？?]|$)")
@@ -198,7 +200,9 @@ AGO = re.compile(rf"{NUM}\s*(个)?\s*(多)?(小时|天|周|星期|礼拜|月|年
 LAST_PERIOD = re.compile(r"上个?(月|周|星期|礼拜)[初中底末]?[^，。！？]{0,3}(买|收到|签收|到货|拿到|下单|拍|到的)|^上个?(月|周)[初中底末]?的?[。！？!?]*$")
 UNIT_HOURS = {"小时": 1.0, "天": 24.0, "周": 168.0, "星期": 168.0, "礼拜": 168.0, "月": 720.0, "年": 8760.0}
 # Paying for a review or threatening one for money: nobody may approve it, however asked.
-REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评)|"
+REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(不给差评|不差评|好评|改评|删评|撤评|删差评|改差评|"
+                          r"把差评(改|删|撤)|差评(改|删|撤)(成|了|掉))|"
+                          r"(红包|返现)[^。！？]{0,10}(差评|好评|评价)|"   # "返个红包 要么我直接差评": a red packet is never compensation
                           r"(好评|差评|中评|追评|晒图)[^。！？]{0,10}(返现|红包|返|补偿|多送|送点))")
 QUALITY_WORDS = re.compile(r"(质量|坏|霉|异响|刺耳|噪音|虫|变质|异味|哈喇|漏|破(?!壁)|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
                            r"少发|漏发|发错|不亮|不加热|不保温|不转|夹生|煮不熟|糊底|有问题|充不进|充不上|不充电|开不了机|没法用|用不了)")
@@ -248,12 +252,13 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
             allowed = True
         found.append(Request("discount", rate.group(0) if rate else "便宜/优惠", allowed,
                              f"客服可给折扣上限 {policy.max_discount_percent:g}%"))
-    gift = GIFT_ASK.search(text)
+    gift = GIFT_ASK.search(text) or (MORE_GIFT.search(text) if re.search(r"(赠品|送)", context) else None)
     swapped = GIFT_SWAP.search(text) if re.search(r"(赠品|送|礼)", text + context) else None
     if gift or swapped or intent.scores.get("gift_request", 0) >= 1.5:
         qty = re.search(rf"(多送|再送|送){NUM}\s*(个|份|袋|罐|盒|包)", text)
         amount = _number(qty.group(2)) if qty else 1.0
-        extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要(?![以用按给是])|全要)", text))
+        extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要(?![以用按给是])|全要|多(一|1)(个|份|样|把|本|瓶)|"
+                               r"第三(样|个|份)|(三|3)(样|个|份)(赠品|都要|全要)?(?!内)|给加上|加上(嘛|吧|呗))", text))
         item = GIFT_ITEM.search(text)
         swap = swapped   # "换成吸油纸行不": another thing instead of the listed gifts
         name = item.group(5) if item else swap.group(2) if swap else ""
@@ -271,7 +276,7 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
                              reason=reason))
     # "免了这15块" after the shipping fee was the topic asks to waive it.
     waive = bool(re.search(rf"(免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?|{NUM}\s*(块|元)[^，。！？]{{0,4}}免(了|掉|一下)|"
-                           r"(?<![避难])免(了|掉)(吧|呗|嘛|啊|得了))", text)) \
+                           r"(?<![避难])免(了|掉)(吧|呗|嘛|啊|得了|[？?！!。\s]|$))", text)) \
         and bool(re.search(r"(运费|邮费|包邮|快递|差价|顺丰|京东)", context))
     if FREE_SHIPPING.search(text) or waive:
         threshold = policy.free_shipping_min_order
@@ -408,9 +413,11 @@ def _declined_before(kind: str, history: list[dict[str, str]], policy: Policy, p
     作为赠品": what the buyer asked read as allowed, the agent said it is not)."""
     empty = IntentResult("other", {})
     asked = plain = False
-    for turn in history[:-1]:
+    for n, turn in enumerate(history[:-1]):
         if turn["role"] == "buyer":
-            found = [r for r in requests_in(turn["text"], policy, price, empty, shop=shop) if r.kind == kind]
+            before = " ".join(t["text"] for t in history[:n])   # "免了吧" waives the fee talked of before
+            found = [r for r in requests_in(turn["text"], policy, price, empty, context=before, shop=shop)
+                     if r.kind == kind]
             asked = asked or any(not r.allowed for r in found)
             plain = plain or bool(found)
         elif (asked and REFUSAL.search(turn["text"])) or (plain and PLAIN_NO.search(turn["text"])):
