@@ -588,3 +588,25 @@ def test_a_waiver_asked_again_without_a_particle(two_shops: Services) -> None:
     text, escalate = top(two_shops, "kitchen-shop", "新疆能包邮吗", "亲，新疆每单需要补15元运费哦。", "能不能给我免了",
                          "亲，实在抱歉，偏远地区运费小灶免不了。", "求你了 免了吧")
     assert escalate and "店长" in text
+
+
+@pytest.mark.parametrize("turns", [
+    ("咖啡机买了两个月 突然不出水了 我要换台新的 不要修",),
+    ("电饭煲内胆才俩月涂层就掉了", "亲，抱歉！内胆涂层保修6个月，您拍张照片给小灶，按保修给您处理。",
+     "保修还要我自己出运费寄 不换新我就一直差评"),
+])
+def test_a_new_unit_wanted_after_the_window_goes_to_the_supervisor(two_shops: Services, turns: tuple[str, ...]) -> None:
+    text, escalate = top(two_shops, "kitchen-shop", *turns)
+    assert escalate and "店长" in text and "维修" in text
+    assert "包邮" not in text          # the postage of a repair is no free-shipping ask
+
+
+@pytest.mark.parametrize(("question", "said"), [
+    ("咋验真假啊 怕买到山寨的", "防伪查询"),
+    ("拍下了忘付款 还能付吗 多久关单啊", "24小时"),
+    ("咖啡机水泵保几年啊 发票要不要留着", "订单号"),
+    ("都快十一点了还有人吗", "08:30-22:30"),
+])
+def test_shop_rules_asked_in_other_words(two_shops: Services, question: str, said: str) -> None:
+    text, _ = top(two_shops, "kitchen-shop", question)
+    assert said in text

@@ -34,8 +34,8 @@ STAGE_CUES: list[tuple[Stage, re.Pattern[str]]] = [
     ("after_sale", re.compile(r"(收到了?|签收|到货了|拆开|吃了|用了|打开一看)")),
     ("in_sale", re.compile(r"(已拍|拍了|拍下|付款了|付了|下单了|已付|订单)")),
 ]
-NUM = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十半]+)"
-CN = {"半": 0.5, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+NUM = r"(\d+(?:\.\d+)?|[一二两三四五六七八九十半俩仨]+)"
+CN = {"半": 0.5, "一": 1, "二": 2, "两": 2, "俩": 2, "仨": 3, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 
 RequestKind = Literal["discount", "gift", "free_shipping", "compensation", "speed", "bulk", "late_claim", "out_of_warranty",
                       "special_invoice"]
@@ -142,6 +142,8 @@ COUNTED_ITEM = re.compile(rf"{NUM}\s*(个|份|本|把|张|只|支|包|袋)([\u4e
 GIFT_SWAP = re.compile(r"(换成|改成)([\u4e00-\u9fff]{2,6}?)(行不|行吗|可以吗|可以不|吧|呗|好不好|[？?]|$)")
 GIFT_ITEM = re.compile(rf"(送|加|给|换成|换|改成)(我|您)?{NUM}?\s*小?(个|份|袋|罐|盒|包|张|把|瓶|支|只)([\u4e00-\u9fff]{{1,6}})")
 FREE_SHIPPING = re.compile(r"(包邮|包油吗|包油不|免邮|免运费|运费|邮费|包了吧|给我包|包个邮|包下邮|包一下邮)")
+# "保修还要我自己出运费寄": the postage of a repair or a return, not an order's shipping.
+RETURN_POSTAGE = re.compile(r"(保修|寄修|返修|维修|寄回|退回|退货|换货)[^。！？]{0,12}(运费|邮费)|(运费|邮费)[^。！？]{0,6}(寄回|退回|寄修)")
 BELOW_THRESHOLD = re.compile(r"(差(?!价)|不够|不满|没满|没到|凑不够|凑单太)")
 COMPENSATION = re.compile(rf"(赔|补偿|返|红包)[^，。！？]{{0,4}}?{NUM}\s*(元|块)?|{NUM}\s*(元|块)[^，。！？]{{0,3}}(补偿|红包)|"
                           rf"(?<![要得需])补(我|给我)?\s*{NUM}\s*(元|块)?(?![^，。！？]{{0,3}}(差价|运费|邮费|元?运费))|"
@@ -193,6 +195,7 @@ INSIST = re.compile(r"(就(差|一个|一次|这一次|几块|一点|\d)|别那�
 # Time since the buyer received the goods: "收到一个星期了", "签收3天", "用了20天".
 ELAPSED = re.compile(rf"(收到|签收|到货|拿到|买|用|到手|放)(了|的)?\s*(已经|都|快|有|才|大概|差不多|将近)?{NUM}?\s*(个)?\s*(多)?"
                      r"(小时|天|周|星期|礼拜|月|年)(了|多|左右)?")
+SPAN_ONLY = re.compile(rf"(才|都|已经|快)\s*{NUM}\s*(个)?\s*(多)?(月|年)(?!内|以内|之内|保修)")
 BARE_ELAPSED = re.compile(rf"^(已经|都|快|有)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)(了|多|左右)?[。！!？?]*$")
 LEAD_ELAPSED = re.compile(rf"^(已经|都|快|有|大概|差不多)?{NUM}\s*(多)?\s*(个)?\s*(小时|天|周|星期|礼拜|月|年)半?多?了")
 AGO = re.compile(rf"{NUM}\s*(个)?\s*(多)?(小时|天|周|星期|礼拜|月|年)(以)?前[^，。！？]{{0,3}}(买|收到|签收|到货|拿到|下单|拍)")
@@ -204,7 +207,7 @@ REVIEW_BRIBE = re.compile(r"((赔|补偿|返|红包|给我\d)[^。！？]{0,10}(
                           r"把差评(改|删|撤)|差评(改|删|撤)(成|了|掉))|"
                           r"(红包|返现)[^。！？]{0,10}(差评|好评|评价)|"   # "返个红包 要么我直接差评": a red packet is never compensation
                           r"(好评|差评|中评|追评|晒图)[^。！？]{0,10}(返现|红包|返|补偿|多送|送点))")
-QUALITY_WORDS = re.compile(r"(质量|坏|霉|异响|刺耳|噪音|虫|变质|异味|哈喇|漏|破(?!壁)|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
+QUALITY_WORDS = re.compile(r"(质量|坏|霉|不出水|不出汽|不出气|涂层[^，。！？]{0,3}(掉|脱|起皮)|异响|刺耳|噪音|虫|变质|异味|哈喇|漏|破(?!壁)|碎|裂|不通电|不启动|没反应|故障|鼓|胀袋|过期|"
                            r"少发|漏发|发错|不亮|不加热|不保温|不转|夹生|煮不熟|糊底|有问题|充不进|充不上|不充电|开不了机|没法用|用不了)")
 
 
@@ -278,7 +281,7 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     waive = bool(re.search(rf"(免[了掉]?[^，。！？]{{0,2}}{NUM}\s*(块|元)?|{NUM}\s*(块|元)[^，。！？]{{0,4}}免(了|掉|一下)|"
                            r"(?<![避难])免(了|掉)(吧|呗|嘛|啊|得了|[？?！!。\s]|$))", text)) \
         and bool(re.search(r"(运费|邮费|包邮|快递|差价|顺丰|京东)", context))
-    if FREE_SHIPPING.search(text) or waive:
+    if (FREE_SHIPPING.search(text) or waive) and not RETURN_POSTAGE.search(text):
         threshold = policy.free_shipping_min_order
         excluded = [str(r) for r in (policy.model_extra or {}).get("free_shipping_excluded_regions", [])]
         remote = remote_region(text, excluded) or remote_region(context, excluded)
@@ -343,6 +346,10 @@ def elapsed_hours(text: str) -> float | None:
         return amount * UNIT_HOURS[ago.group(4)]
     if (last := LAST_PERIOD.search(text)) is not None:
         return UNIT_HOURS[last.group(1) or last.group(3)]
+    # "才俩月涂层就掉了", "都两个月了": a span told without the verb, of months or longer.
+    if (span := SPAN_ONLY.search(text)) is not None and not ELAPSED.search(text) \
+            and (amount := _number(span.group(2))) is not None:
+        return amount * UNIT_HOURS[span.group(5)]
     for m in ELAPSED.finditer(text):
         # "买了三天" may not be since receipt; "买了快两年" is, near enough.
         if m.group(1) == "买" and m.group(7) in ("小时", "天") and not re.search(r"(收到|到货|用)", text):
