@@ -610,3 +610,16 @@ def test_a_new_unit_wanted_after_the_window_goes_to_the_supervisor(two_shops: Se
 def test_shop_rules_asked_in_other_words(two_shops: Services, question: str, said: str) -> None:
     text, _ = top(two_shops, "kitchen-shop", question)
     assert said in text
+
+
+@pytest.mark.parametrize(("turns", "said", "unsaid"), [
+    (("拉萨 电煮锅寄过来大概多少天",), "5-8天", "2-4天"),                       # a city's region picks the days
+    (("广州的 下午3点拍 啥时候能到",), "1-2天", "2-4天"),
+    (("打蛋器有现货吧", "在的亲，有现货。", "晚上九点拍的话 明天啥时候发"), "第二天", "当天就"),  # 九点: after the cut-off
+    (("炸锅今天刚到 第一次用有股怪味 塑料味儿那种 正常吗",), "空烧", "24小时"),  # arrived today: no speed asked
+    (("2024110588 昨天下午5点付的 发了没",), "", "110V"),                      # an order number is no voltage
+])
+def test_times_places_and_numbers_read_as_meant(two_shops: Services, turns: tuple[str, ...], said: str,
+                                                unsaid: str) -> None:
+    text, _ = top(two_shops, "kitchen-shop", *turns)
+    assert said in text and unsaid not in text

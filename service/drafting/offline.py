@@ -802,7 +802,18 @@ def _negated(text: str, start: int) -> bool:
     return bool(re.search(r"(不是|没有|没|无|并非)$", before)) and not before.endswith("是不是")
 
 
-CLOCK = re.compile(r"(凌晨|早上|上午|中午|下午|傍晚|晚上)?\s*(\d{1,2})(?:[:：](\d{2})|点(半)?)")
+CLOCK = re.compile(r"(凌晨|早上|上午|中午|下午|傍晚|晚上)?\s*(\d{1,2}|[一二两三四五六七八九十]{1,3})(?:[:：](\d{2})|点(半)?)")
+CN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+
+
+def clock_hour(text: str) -> int:
+    """"9", "九", "十一": the hour of a clock time."""
+    if text.isdigit():
+        return int(text)
+    tens, _, ones = text.rpartition("十")
+    if "十" not in text:
+        return CN_DIGITS.get(text, 0)
+    return CN_DIGITS.get(tens, 1) * 10 + CN_DIGITS.get(ones, 0)
 
 
 def paid_after(question: str, cutoff: str) -> bool:
@@ -811,7 +822,8 @@ def paid_after(question: str, cutoff: str) -> bool:
     m = CLOCK.search(question)
     if cut is None or m is None or not re.search(r"(付|拍|下单|买)", question[m.end():m.end() + 6]):
         return False
-    hour = int(m.group(2)) + (12 if m.group(1) in ("下午", "傍晚", "晚上") and int(m.group(2)) < 12 else 0)
+    hour = clock_hour(m.group(2))
+    hour += 12 if m.group(1) in ("下午", "傍晚", "晚上") and hour < 12 else 0
     minute = int(m.group(3) or 0) + (30 if m.group(4) else 0)
     return (hour, minute) > (int(cut.group(1)), int(cut.group(2)))
 
