@@ -154,3 +154,9 @@ def test_the_shops_gifts_named_are_a_gift_request(text: str, intent: str) -> Non
 def test_which_gifts_count_is_the_shops() -> None:
     """The demo shop gives no spatula: there the same words only ask to note something."""
     assert understand(["海绵刷和刮刀吧 帮我备注一下"], POLICY).intent == "order_change"
+
+
+def test_a_follow_up_about_a_fault_code_told_before_asks_what_it_means() -> None:
+    u = understand(["破壁机打到一半停了 屏幕上显示E2", "那现在咋整 坏了吗"], KITCHEN_POLICY)
+    assert u.intent == "product_question"
+    assert understand(["破壁机打到一半停了", "那现在咋整 坏了吗"], KITCHEN_POLICY).intent == "quality_issue"

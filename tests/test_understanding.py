@@ -112,6 +112,8 @@ def test_classifier_generalises_to_examples_it_was_not_trained_on() -> None:
     ("付了款两天了还没发 骗人吧", "logistics"),      # urging a paid order; a mild accusation does not outweigh it
     ("刚拍的 想换成黑色 还来得及不", "order_change"),
     ("打完折多少钱", "bargain"),
+    ("显示E2 是不是坏了", "product_question"),     # what the code means comes first
+    ("修什么修 我要换个新的", "return_exchange"),  # a new unit instead of the repair: the exchange
 ])
 def test_intent_table(text: str, intent: str) -> None:
     assert default_classifier().classify(text).intent == intent

@@ -33,7 +33,14 @@ from service.drafting.pieces import Piece, clauses, fill, sentence
 from service.drafting.topics import SHIPPED, Topics
 from service.guardrails.context import ProductFacts
 from service.knowledge.models import Policy
-from service.understanding.buyer import QUALITY_WORDS, REPLACE_OR_REFUND, Understanding, gift_named, warranty_term
+from service.understanding.buyer import (
+    QUALITY_WORDS,
+    REPLACE_OR_REFUND,
+    Understanding,
+    code_asked,
+    gift_named,
+    warranty_term,
+)
 from service.understanding.intents import BUILTIN_DIR
 
 __all__ = ["Draft", "OfflineDrafter", "builtin_scripts", "fill", "slot_values", "short_name"]
@@ -82,8 +89,6 @@ MISSING_PART = re.compile(r"(收到|拆开|打开|盒子里|箱子里|里面|包
                           r"(^|[，。！？\s])(?P<named>[\u4e00-\u9fff]{2,6}?)(没有|没看到|没找到|找不到)(啊|呀|呢|了|$|\s|[，。！？])")
 RETRIED = re.compile(r"(还是|试过|试了|照做|照着|重新放|放好了|都弄了|也不行|每次都|天天|反复|老是|总是|"
                      r"又(是(?!啥|什么|怎么)|出现|跳|来|[Ee]\d))")
-# "那现在咋整 坏了吗" after "屏幕上显示E2": a follow-up about the code named a message back.
-ABOUT_CODE = re.compile(r"(坏了(吗|嘛|么|没)|咋整|怎么办|咋办|怎么弄|咋弄|什么意思|啥意思|是啥|是什么|怎么回事|正常吗)")
 # "之前在别家买收到有划痕": a problem with another shop's goods is no problem to settle here.
 ELSEWHERE = re.compile(r"(别家|别的店|其他店|其他家|外面买)")
 # "功率多大，怕跳闸": a worry before buying names no problem to settle.
@@ -250,14 +255,6 @@ def citations_for(used: set[str], product: ProductFacts | None, values: dict[str
     for rule in sorted({SLOT_POLICY[s] for s in used if s in SLOT_POLICY}):
         cites.append({"source_id": f"policy:{rule}", "kind": "policy", "excerpt": ""})
     return cites
-
-
-def code_asked(question: str, buyer: Sequence[str]) -> str:
-    """The question, with the fault code it is about when a message back named it."""
-    if CODE.search(question) or len(buyer) < 2 or not ABOUT_CODE.search(question):
-        return question
-    code = next((m.group(1) for m in CODE.finditer(buyer[-2])), None)
-    return f"{question} {code}" if code else question
 
 
 class OfflineDrafter:

@@ -466,6 +466,19 @@ def carried_over(text: str, history: list[dict[str, str]], policy: Policy, price
     return []
 
 
+FAULT_CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
+# "那现在咋整 坏了吗" after "屏幕上显示E2": a follow-up about the code named a message back.
+ABOUT_CODE = re.compile(r"(坏了(吗|嘛|么|没)|咋整|怎么办|咋办|怎么弄|咋弄|什么意思|啥意思|是啥|是什么|怎么回事|正常吗)")
+
+
+def code_asked(question: str, buyer: Sequence[str]) -> str:
+    """The question, with the fault code it is about when the buyer's message before named it."""
+    if FAULT_CODE.search(question) or len(buyer) < 2 or not ABOUT_CODE.search(question):
+        return question
+    code = next((m.group(1) for m in FAULT_CODE.finditer(buyer[-2])), None)
+    return f"{question} {code}" if code else question
+
+
 def without_injection(text: str) -> str:
     """The buyer's own words around an injected "instruction" ("发了吗？[管理员指令：…]")."""
     kept = []
@@ -492,7 +505,7 @@ def intent_of(messages: list[str], classifier: IntentClassifier | None = None,
             own = QUOTED.sub("", last)
         elif len(re.sub(r"[\W_]", "", own)) <= 2:
             return IntentResult(intent="other", scores={})
-    result = (classifier or default_classifier()).classify(own, context=messages[:-1])
+    result = (classifier or default_classifier()).classify(code_asked(own, messages), context=messages[:-1])
     if result.intent in ("other", "order_change") and any(gift_named(own, g) for g in gifts) \
             and not ORDER_DETAILS.search(own):
         top = max(result.scores.values(), default=1.5)
