@@ -16,6 +16,7 @@ from typing import Any
 from service.drafting.match import Scorer, grams
 from service.drafting.pieces import Piece, clauses, fill, sentence
 from service.guardrails.context import ProductFacts
+from service.understanding.buyer import CODE
 
 NOT_ANSWERS = frozenset({"价格", "又称", "库存", "品类", "商品编号"})
 BLANK = frozenset({"否", "无", "没有", "-", "/", "—", "N/A", "不适用"})  # a column saying "none"
@@ -24,7 +25,6 @@ RESTOCK = re.compile(r"(补货|到货|恢复|上架|有货)")
 PRODUCT_ID = re.compile(r"[（(][A-Za-z]{0,3}\d+[)）]")
 INCLUDED = re.compile(r"(带|配|含|附|送)(不带|不配|不含)?(?:个|了|有)?([\u4e00-\u9fff]{1,4}?)(吗|不|没|么|啊|呀|呢)")
 VAGUE = frozenset({"啥", "什么", "啥东西", "什么东西", "东西", "些啥", "些什么", "点啥", "点什么"})
-CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
 CODE_BONUS = 10.0       # a clause naming the fault code asked about wins over shared words
 CODE_ENTRY = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})\s*[=＝:：]\s*([^，,；;、。]+)")
 MAX_QUOTE = 60          # characters of one fact quoted in a chat reply

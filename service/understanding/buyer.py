@@ -260,8 +260,8 @@ def requests_in(text: str, policy: Policy, price: float | None, intent: IntentRe
     if gift or swapped or intent.scores.get("gift_request", 0) >= 1.5:
         qty = re.search(rf"(多送|再送|送){NUM}\s*(个|份|袋|罐|盒|包)", text)
         amount = _number(qty.group(2)) if qty else 1.0
-        extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要(?![以用按给是])|全要|多(一|1)(个|份|样|把|本|瓶)|"
-                               r"第三(样|个|份)|(三|3)(样|个|份)(赠品|都要|全要)?(?!内)|给加上|加上(嘛|吧|呗))", text))
+        extra = bool(re.search(r"(多送|再送|多给|再给|再加|多加|都要(?![以用按给是])|全要|"
+                               r"第三(样|个|份)|(三|3)(样|个|份)(赠品|都要|全要)?(?!内))", text) or MORE_GIFT.search(text))
         item = GIFT_ITEM.search(text)
         swap = swapped   # "换成吸油纸行不": another thing instead of the listed gifts
         name = item.group(5) if item else swap.group(2) if swap else ""
@@ -466,16 +466,16 @@ def carried_over(text: str, history: list[dict[str, str]], policy: Policy, price
     return []
 
 
-FAULT_CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")
+CODE = re.compile(r"(?<![A-Za-z])([Ee]\d{1,2})(?!\d)")   # a fault code: E1, e2
 # "那现在咋整 坏了吗" after "屏幕上显示E2": a follow-up about the code named a message back.
 ABOUT_CODE = re.compile(r"(坏了(吗|嘛|么|没)|咋整|怎么办|咋办|怎么弄|咋弄|什么意思|啥意思|是啥|是什么|怎么回事|正常吗)")
 
 
 def code_asked(question: str, buyer: Sequence[str]) -> str:
     """The question, with the fault code it is about when the buyer's message before named it."""
-    if FAULT_CODE.search(question) or len(buyer) < 2 or not ABOUT_CODE.search(question):
+    if CODE.search(question) or len(buyer) < 2 or not ABOUT_CODE.search(question):
         return question
-    code = next((m.group(1) for m in FAULT_CODE.finditer(buyer[-2])), None)
+    code = next((m.group(1) for m in CODE.finditer(buyer[-2])), None)
     return f"{question} {code}" if code else question
 
 
