@@ -623,3 +623,12 @@ def test_times_places_and_numbers_read_as_meant(two_shops: Services, turns: tupl
                                                 unsaid: str) -> None:
     text, _ = top(two_shops, "kitchen-shop", *turns)
     assert said in text and unsaid not in text
+
+
+@pytest.mark.parametrize(("turns", "said"), [
+    (("早餐机今天到了 还没拆", "亲，收到就好～", "奶油白看着不太喜欢 想换薄荷绿的 咋弄"), "7天内"),   # received: a return
+    (("昨晚拍的奶白 想换雾霾蓝 还来得及不",), "还没发货的话"),                                  # just ordered: the order
+])
+def test_a_colour_swap_before_and_after_delivery(two_shops: Services, turns: tuple[str, ...], said: str) -> None:
+    text, _ = top(two_shops, "kitchen-shop", *turns)
+    assert said in text and "1-2天" not in text
