@@ -632,3 +632,11 @@ def test_times_places_and_numbers_read_as_meant(two_shops: Services, turns: tupl
 def test_a_colour_swap_before_and_after_delivery(two_shops: Services, turns: tuple[str, ...], said: str) -> None:
     text, _ = top(two_shops, "kitchen-shop", *turns)
     assert said in text and "1-2天" not in text
+
+
+def test_the_freight_of_a_repair_is_the_warrantys(two_shops: Services) -> None:
+    text, _ = top(two_shops, "kitchen-shop", "电饭煲用了五个月 突然不加热了", "亲，超过15天、保修期内的非人为故障可以免费维修。",
+                  "那寄过去运费谁出啊")
+    assert "寄回的运费店铺承担" in text and "无理由" not in text
+    text, _ = top(two_shops, "kitchen-shop", "不想要了 能退吗 运费谁出")   # no fault told: the return's freight
+    assert "无理由" in text or "寄回的运费由您承担" in text

@@ -117,6 +117,7 @@ MAX_MARKED_CLAUSE = 40  # a start condition or a fit longer than this is a parag
 SHORT_REPLY = 8       # "20多天了": an answer to the agent's question about the problem told before
 FOLLOW_UP_CHARS = 12  # "那5L的呢": short enough to carry on the question before
 RETURN_TOPICS = {"no_reason_return", "exchange", "return_freight", "cancel"}
+FREIGHT_ASKED = re.compile(r"(运费|邮费)[^，。！？]{0,4}(谁出|谁承担|谁付|怎么算|要我出|我出)")
 # Questions where a product out of stock must be said to be so, asked or not.
 OUT_OF_STOCK_TOLD = {"stock", "shipping_time", "product_question", "payment", "other", "greeting"}
 # Intents a bare "tell me more" (the opener's `alone` text) answers well.
@@ -407,7 +408,14 @@ class OfflineDrafter:
         echoes = self._echoes(u, question, values, policy, problem)
         if any(p.key == "address" for p in echoes):
             skip |= {"address_change"}
-        topics = self.topics.answer(question, previous, u.intent, list(reversed(buyer)), values, shop, policy,
+        asked_topics = question
+        window = claim_window_hours_from(values)
+        if (FREIGHT_ASKED.search(question) and "warranty_repair" in values and window is not None
+                and (u.elapsed_hours or 0) > window and any(QUALITY_WORDS.search(m) for m in buyer[:-1])):
+            # "那寄过去运费谁出啊" of a unit to repair: the warranty's freight, not a return's.
+            skip |= RETURN_TOPICS
+            asked_topics = f"{question} 保修"
+        topics = self.topics.answer(asked_topics, previous, u.intent, list(reversed(buyer)), values, shop, policy,
                                     skip, u.elapsed_hours,
                                     shipped=bool(SHIPPED.search(agent_last) or SHIPPED.search(question)))
         if any(p.key == "review_incentive" for p in topics):
