@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import threading
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import httpx
 
 from service.errors import EvalInputError
+from service.evaluation.files import replace_file
 from service.evaluation.jsonl import read_json_file
 
 VERSION = 1
@@ -76,9 +76,7 @@ class Cassette:
         with self._lock:
             data = {"version": VERSION, "model": self.model, "base_url": self.base_url,
                     "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "interactions": self.interactions}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        replace_file(self.path, json.dumps(data, ensure_ascii=False, indent=1).encode("utf-8"))
 
     def recorder(self, inner: httpx.BaseTransport | None = None) -> httpx.BaseTransport:
         return _RecordTransport(self, inner or httpx.HTTPTransport())

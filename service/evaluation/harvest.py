@@ -12,7 +12,6 @@ Never harvest a golden set: it would then measure the model on what it learnt.
 
 from __future__ import annotations
 
-import os
 import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from service.errors import EvalInputError
+from service.evaluation.files import replace_file
 from service.evaluation.golden import GoldenCase, load_golden
 from service.understanding.buyer import INJECTION
 from service.understanding.intents import INTENTS, load_examples
@@ -66,10 +66,7 @@ def render(examples: Mapping[str, list[str]], sets: Iterable[Path]) -> str:
 
 def write(path: Path, text: str) -> None:
     """Replace the file whole (a model never trains on half of it)."""
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        replace_file(path, text.encode("utf-8"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise EvalInputError(f"{path}: cannot write the examples: {exc.strerror or exc}") from exc

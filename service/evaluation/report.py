@@ -5,12 +5,12 @@ before the run starts, so a long run never ends on a permission error."""
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from service.errors import EvalInputError
+from service.evaluation.files import replace_file
 from service.evaluation.html import render_html
 
 REPORT_VERSION = 1
@@ -68,9 +68,7 @@ def write_reports(folder: Path, report: dict[str, Any]) -> dict[str, str]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for kind, path in paths.items():
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(contents[kind])
-            os.replace(tmp, path)
+            replace_file(path, contents[kind])
     except OSError as exc:
         raise EvalInputError(f"{folder}: cannot write the reports: {exc.strerror or exc}") from exc
     return {kind: str(path) for kind, path in paths.items()}
